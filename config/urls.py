@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("bv/chatroom/v1/", include("chatrooms.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "chatrooms.errors.handler400"
+handler403 = "chatrooms.errors.handler403"
+handler404 = "chatrooms.errors.handler404"
+handler500 = "chatrooms.errors.handler500"
