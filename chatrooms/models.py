@@ -1,0 +1,473 @@
+"""The chat domain: rooms and everything moderators and viewers do in them.
+
+Field and choice names follow the upstream API (`chat.v1.*` messages) so that
+the JSON layer is a thin mapping. Invariants that must hold under concurrency
+are named database constraints; writes go through ``chatrooms.services``.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+# Counter keys are identifiers clients type into code ("like", "heart", "fire-1"):
+# ASCII letters and digits, then also "_", "-" and ".", at most 64 characters.
+COUNTER_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+counter_key_validator = RegexValidator(
+    COUNTER_KEY_PATTERN,
+    "A counter key is 1 to 64 characters: ASCII letters and digits, then also '_', '-' and "
+    "'.'; it starts with a letter or digit.",
+    code="invalid_counter_key",
+)
+
+
+def default_message_ttl():
+    return settings.CHATROOM_MESSAGE_TTL
+
+
+def default_batch_window():
+    return settings.CHATROOM_BATCH_WINDOW
+
+
+class ChatStatus(models.TextChoices):
+    ACTIVE = "CHAT_STATUS_ACTIVE", "Active"
+    INACTIVE = "CHAT_STATUS_INACTIVE", "Inactive"
+
+
+class ChatMode(models.TextChoices):
+    ONE_WAY = "CHAT_MODE_ONE_WAY", "One way"
+
+
+class PollType(models.TextChoices):
+    SINGLE_CHOICE = "POLL_TYPE_SINGLE_CHOICE", "Single choice"
+    MULTI_CHOICE = "POLL_TYPE_MULTI_CHOICE", "Multiple choice"
+
+
+class PollStatus(models.TextChoices):
+    QUEUED = "POLL_STATUS_QUEUED", "Queued"
+    ACTIVE = "POLL_STATUS_ACTIVE", "Active"
+    CLOSED = "POLL_STATUS_CLOSED", "Closed"
+    ARCHIVED = "POLL_STATUS_ARCHIVED", "Archived"
+
+
+class InteractionType(models.TextChoices):
+    TEXT = "INTERACTION_TYPE_TEXT", "Text"
+    MUTE = "INTERACTION_TYPE_MUTE", "Mute"
+    UNMUTE = "INTERACTION_TYPE_UNMUTE", "Unmute"
+    PIN_MESSAGE = "INTERACTION_TYPE_PIN_MESSAGE", "Pin message"
+    UNPIN_MESSAGE = "INTERACTION_TYPE_UNPIN_MESSAGE", "Unpin message"
+    DELETE_MESSAGE = "INTERACTION_TYPE_DELETE_MESSAGE", "Delete message"
+    BLOCK_USER = "INTERACTION_TYPE_BLOCK_USER", "Block user"
+    UNBLOCK_USER = "INTERACTION_TYPE_UNBLOCK_USER", "Unblock user"
+    POLL_STARTED = "INTERACTION_TYPE_POLL_STARTED", "Poll started"
+    POLL_CLOSED = "INTERACTION_TYPE_POLL_CLOSED", "Poll closed"
+    POLL_ARCHIVED = "INTERACTION_TYPE_POLL_ARCHIVED", "Poll archived"
+    POLL_UPDATE = "INTERACTION_TYPE_POLL_UPDATE", "Poll update"
+    POLL_USER_VOTE = "INTERACTION_TYPE_POLL_USER_VOTE", "Poll vote"
+    STICKER = "INTERACTION_TYPE_STICKER", "Sticker"
+    VIEWER_INFO_ENABLED = "INTERACTION_TYPE_VIEWER_INFO_ENABLED", "Viewer info enabled"
+    VIEWER_INFO_DISABLED = "INTERACTION_TYPE_VIEWER_INFO_DISABLED", "Viewer info disabled"
+    VIEWER_INFO_UPDATE = "INTERACTION_TYPE_VIEWER_INFO_UPDATE", "Viewer info update"
+    CUSTOM = "INTERACTION_TYPE_CUSTOM", "Custom"
+    ENTRANCE = "INTERACTION_TYPE_ENTRANCE", "Entrance"
+    CUSTOM_COUNTER_UPDATE = "INTERACTION_TYPE_CUSTOM_COUNTER_UPDATE", "Custom counter update"
+    BROADCAST_UPDATE = "INTERACTION_TYPE_BROADCAST_UPDATE", "Broadcast update"
+
+
+class Chatroom(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    label = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Staff-facing name shown in the console and admin; not part of the API.",
+    )
+    muted = models.BooleanField(default=False)
+    status = models.CharField(max_length=32, choices=ChatStatus.choices, default=ChatStatus.ACTIVE)
+    mode = models.CharField(max_length=32, choices=ChatMode.choices, blank=True)
+    viewer_info_enabled = models.BooleanField(default=False)
+    viewer_count = models.PositiveIntegerField(default=0)
+    viewer_info_version = models.BigIntegerField(default=0)
+    viewer_info_updated_at = models.DateTimeField(default=timezone.now)
+    message_ttl = models.DurationField(default=default_message_ttl)
+    batch_window = models.DurationField(default=default_batch_window)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="chatrooms_room_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="chatrooms_room_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ChatStatus.values), name="chatrooms_chatroom_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or str(self.id)
+
+
+class ChatUserSnapshot(models.Model):
+    """The `action_taker` (a `chat.v1.ChatUser`) as it was when the action happened."""
+
+    action_taker_id = models.CharField(max_length=128, blank=True)
+    action_taker_device_id = models.CharField(max_length=128, blank=True)
+    action_taker_custom_name = models.CharField(max_length=128, blank=True)
+    action_taker_is_admin = models.BooleanField(default=False)
+    action_taker_is_guest = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class BlockedUserQuerySet(models.QuerySet):
+    def active(self, now=None):
+        now = now or timezone.now()
+        return self.filter(unblocked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class BlockedUser(ChatUserSnapshot):
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="blocks")
+    user_id = models.CharField(max_length=128)
+    device_id = models.CharField(max_length=128, blank=True)
+    custom_name = models.CharField(max_length=128, blank=True)
+    reason = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    blocked_at = models.DateTimeField(default=timezone.now)
+    unblocked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BlockedUserQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["blocked_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "user_id"],
+                condition=Q(unblocked_at__isnull=True),
+                name="chatrooms_blockeduser_unique_active",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["room", "blocked_at"], name="chatrooms_block_room_idx"),
+            models.Index(fields=["user_id"], name="chatrooms_block_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.custom_name or self.user_id} in {self.room_id}"
+
+    @property
+    def is_active(self) -> bool:
+        if self.unblocked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class PinnedMessage(ChatUserSnapshot):
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="pinned_messages")
+    message_id = models.CharField(max_length=128)
+    message_text = models.TextField(blank=True)
+    sender_id = models.CharField(max_length=128, blank=True)
+    sender_device_id = models.CharField(max_length=128, blank=True)
+    sender_custom_name = models.CharField(max_length=128, blank=True)
+    pinned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pinned_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "message_id"], name="chatrooms_pinnedmessage_unique_message"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} in {self.room_id}"
+
+
+class Poll(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="polls")
+    type = models.CharField(max_length=32, choices=PollType.choices)
+    status = models.CharField(max_length=32, choices=PollStatus.choices, default=PollStatus.QUEUED)
+    question = models.CharField(max_length=500)
+    votes_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room"],
+                condition=Q(status=PollStatus.ACTIVE),
+                name="chatrooms_poll_one_active_per_room",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=PollStatus.values), name="chatrooms_poll_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=PollType.values), name="chatrooms_poll_type_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "status"], name="chatrooms_poll_room_idx")]
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class PollOption(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="options")
+    text = models.CharField(max_length=500)
+    corrected = models.BooleanField(default=False)
+    votes_count = models.PositiveIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class PollBallot(models.Model):
+    """One voter's vote in one poll: the constraint makes a second one impossible."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="ballots")
+    voter_key = models.CharField(
+        max_length=140, help_text="The token subject, or the device id for guests."
+    )
+    voter_id = models.CharField(max_length=128, blank=True)
+    voter_device_id = models.CharField(max_length=128, blank=True)
+    voter_custom_name = models.CharField(max_length=128, blank=True)
+    cast_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["poll", "voter_key"], name="chatrooms_pollballot_one_per_voter"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.voter_key} in {self.poll_id}"
+
+
+class PollVote(models.Model):
+    """One row per voter and chosen option."""
+
+    ballot = models.ForeignKey(PollBallot, on_delete=models.CASCADE, related_name="votes")
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
+    option = models.ForeignKey(PollOption, on_delete=models.CASCADE, related_name="votes")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ballot", "option"], name="chatrooms_pollvote_unique_option"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ballot_id} -> {self.option_id}"
+
+
+class CustomCounter(models.Model):
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="custom_counters")
+    key = models.CharField(max_length=64, validators=[counter_key_validator])
+    value = models.BigIntegerField(default=0)
+    version_number = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+    disabled = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "key"], name="chatrooms_customcounter_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ChatMessage(models.Model):
+    """A stored `InteractionMessage` for history."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="messages")
+    type = models.CharField(max_length=48, choices=InteractionType.choices)
+    user_id = models.CharField(max_length=128, blank=True)
+    user_device_id = models.CharField(max_length=128, blank=True)
+    user_custom_name = models.CharField(max_length=128, blank=True)
+    user_is_admin = models.BooleanField(default=False)
+    user_is_guest = models.BooleanField(default=False)
+    user_blocked = models.BooleanField(
+        default=False, help_text="The sender was blocked when the message was received."
+    )
+    text = models.TextField(blank=True)
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="Type-specific body, e.g. custom_message."
+    )
+    sent_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by_id = models.CharField(max_length=128, blank=True)
+    deleted_by_custom_name = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["room", "received_at"], name="chatrooms_msg_room_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class ApiKey(models.Model):
+    """An organisation-level API key (the upstream "API token").
+
+    Only a SHA-256 hash of the secret is stored: keys carry 256 random bits, so
+    a slow password hash would buy nothing and cost every request.
+    """
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class AuditAction(models.TextChoices):
+    ROOM_CREATE = "room.create", "Room created"
+    ROOM_UPDATE = "room.update", "Room updated"
+    ROOM_MUTE = "room.mute", "Room muted"
+    ROOM_UNMUTE = "room.unmute", "Room unmuted"
+    ROOM_STATUS = "room.change_status", "Room status changed"
+    COUNTERS_UPDATE = "counters.update", "Counters configured"
+    VIEWER_INFO_UPDATE = "viewer_info.update", "Viewer info changed"
+    USER_BLOCK = "user.block", "User blocked"
+    USER_UNBLOCK = "user.unblock", "User unblocked"
+    USER_RENAME = "user.rename", "User renamed"
+    MESSAGE_PIN = "message.pin", "Message pinned"
+    MESSAGE_UNPIN = "message.unpin", "Message unpinned"
+    MESSAGE_DELETE = "message.delete", "Message deleted"
+    POLL_CREATE = "poll.create", "Poll created"
+    POLL_UPDATE = "poll.update", "Poll edited"
+    POLL_DELETE = "poll.delete", "Poll deleted"
+    POLL_START = "poll.start", "Poll started"
+    POLL_CLOSE = "poll.close", "Poll closed"
+    POLL_ARCHIVE = "poll.archive", "Poll archived"
+    API_KEY_CREATE = "api_key.create", "API key created"
+    API_KEY_REVOKE = "api_key.revoke", "API key revoked"
+
+
+class ActorKind(models.TextChoices):
+    STAFF = "staff", "Staff user"
+    CHATROOM_TOKEN = "chatroom_token", "Chatroom token user"
+    API_KEY = "api_key", "API key"
+    SYSTEM = "system", "System"
+
+
+class AuditSource(models.TextChoices):
+    API = "api", "API"
+    CONSOLE = "console", "Moderation console"
+    ADMIN = "admin", "Django admin"
+    COMMAND = "command", "Management command"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The audit log is append-only.")
+
+    def delete(self):
+        raise TypeError("The audit log is append-only.")
+
+
+class AuditLogEntry(models.Model):
+    """One moderation action. Rows are inserted and never changed.
+
+    The room and staff user are referenced without a database constraint so an
+    entry outlives what it points at; on PostgreSQL a trigger also refuses
+    UPDATE and DELETE (migration 0002).
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    source = models.CharField(max_length=16, choices=AuditSource.choices)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_id = models.CharField(max_length=128, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    room = models.ForeignKey(
+        Chatroom,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=128, blank=True)
+    reason = models.TextField(blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="chatrooms_audit_time_idx"),
+            models.Index(fields=["room", "-created_at"], name="chatrooms_audit_room_idx"),
+            models.Index(fields=["action", "-created_at"], name="chatrooms_audit_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor_name or self.actor_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit log is append-only.")
