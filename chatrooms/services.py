@@ -1,0 +1,956 @@
+"""Every write to the chat domain.
+
+Services are keyword-only, run in one transaction, write their audit row in
+that same transaction and return what they changed. Views, forms, the admin
+and management commands call these and never save domain rows themselves.
+
+Rules every write checks: an inactive room refuses everything but a status
+change; a muted room takes messages only from admins; a blocked user can
+neither send nor vote. Races that trip a constraint become domain errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from chatrooms import auth
+from chatrooms.auth import Actor
+from chatrooms.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+)
+from chatrooms.models import (
+    ApiKey,
+    AuditAction,
+    AuditLogEntry,
+    BlockedUser,
+    ChatMessage,
+    Chatroom,
+    ChatStatus,
+    CustomCounter,
+    InteractionType,
+    PinnedMessage,
+    Poll,
+    PollBallot,
+    PollOption,
+    PollStatus,
+    PollType,
+    PollVote,
+    counter_key_validator,
+)
+
+# Limits the upstream documents (polls) or leaves open (the rest); see docs/api.md.
+MAX_POLLS_PER_ROOM = 50
+MIN_POLL_OPTIONS = 2
+MAX_POLL_OPTIONS = 20
+MAX_PINS_PER_ROOM = 50
+MAX_COUNTERS_PER_ROOM = 100
+MIN_INCREMENT = 1
+MAX_INCREMENT = 10_000
+
+
+def _action_taker_fields(actor: Actor) -> dict:
+    return {
+        "action_taker_id": actor.id,
+        "action_taker_device_id": actor.device_id,
+        "action_taker_custom_name": actor.name,
+        "action_taker_is_admin": actor.is_admin,
+        "action_taker_is_guest": actor.is_guest,
+    }
+
+
+def _require_active(room: Chatroom) -> None:
+    if room.status != ChatStatus.ACTIVE:
+        raise FailedPrecondition(
+            "The chatroom is inactive; only its status can be changed.",
+            reason="CHATROOM_INACTIVE",
+        )
+
+
+def _lock_room(room: Chatroom) -> Chatroom:
+    """Re-read the room under a row lock, so checks and writes see one state."""
+    return Chatroom.objects.select_for_update().get(pk=room.pk)
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: AuditAction,
+    room: Chatroom | None = None,
+    target_type: str = "",
+    target_id: str = "",
+    reason: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditLogEntry:
+    """Append one audit row. Call inside the service's transaction."""
+    return AuditLogEntry.objects.create(
+        action=action,
+        source=actor.source,
+        actor_kind=actor.kind,
+        actor_user=actor.user,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        room=room,
+        target_type=target_type,
+        target_id=str(target_id),
+        reason=reason,
+        before=before,
+        after=after,
+    )
+
+
+def _validate_counter_keys(keys: Sequence[str], *, field: str = "custom_counters") -> None:
+    violations = []
+    seen: set[str] = set()
+    for index, key in enumerate(keys):
+        path = f"{field}[{index}].key"
+        try:
+            counter_key_validator(key)
+        except ValidationError as exc:
+            violations.append((path, " ".join(exc.messages)))
+            continue
+        if key in seen:
+            violations.append((path, f"The key {key!r} is repeated."))
+        seen.add(key)
+    if violations:
+        raise InvalidArgument(
+            f"{violations[0][0]}: {violations[0][1]}", field_violations=violations
+        )
+
+
+# --- Rooms -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def chatroom_create(
+    *, actor: Actor, custom_counter_keys: Sequence[str] = (), label: str = ""
+) -> Chatroom:
+    """Create a room with its counters, in request order. Returns the room with
+    ``room.created_counters`` holding the new counters."""
+    _validate_counter_keys(custom_counter_keys)
+    room = Chatroom.objects.create(label=label)
+    counters = CustomCounter.objects.bulk_create(
+        CustomCounter(room=room, key=key, position=index, updated_at=room.created_at)
+        for index, key in enumerate(custom_counter_keys)
+    )
+    room.created_counters = counters
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROOM_CREATE,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        after={"label": label, "custom_counters": list(custom_counter_keys)},
+    )
+    return room
+
+
+@transaction.atomic
+def chatroom_update_label(*, actor: Actor, room: Chatroom, label: str) -> Chatroom:
+    before = room.label
+    if before == label:
+        return room
+    room.label = label
+    room.save(update_fields=["label"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROOM_UPDATE,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        before={"label": before},
+        after={"label": label},
+    )
+    return room
+
+
+# --- API keys --------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_key_create(*, actor: Actor, name: str) -> tuple[ApiKey, str]:
+    """Create a key; the plaintext is returned once and never stored."""
+    name = name.strip()
+    if not name:
+        raise InvalidArgument("A key needs a name.", field_violations=[("name", "Required.")])
+    for _attempt in range(5):
+        new = auth.generate_api_key()
+        try:
+            with transaction.atomic():
+                api_key = ApiKey.objects.create(
+                    name=name,
+                    prefix=new.prefix,
+                    secret_hash=new.secret_hash,
+                    created_by=actor.user,
+                )
+            break
+        except IntegrityError:  # a prefix collision: 1 in 4 billion, try another
+            continue
+    else:
+        raise AlreadyExists("Could not allocate a unique key prefix.")
+    audit_record(
+        actor=actor,
+        action=AuditAction.API_KEY_CREATE,
+        target_type="api_key",
+        target_id=api_key.prefix,
+        after={"name": name, "prefix": api_key.prefix},
+    )
+    return api_key, new.plaintext
+
+
+@transaction.atomic
+def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.API_KEY_REVOKE,
+            target_type="api_key",
+            target_id=api_key.prefix,
+            before={"name": api_key.name},
+        )
+    return api_key
+
+
+# --- Room state ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def chatroom_set_muted(*, actor: Actor, room: Chatroom, muted: bool) -> Chatroom:
+    """Mute (only admins may post) or unmute. Setting the current state again is a no-op."""
+    room = _lock_room(room)
+    _require_active(room)
+    if room.muted == muted:
+        return room
+    room.muted = muted
+    room.updated_at = timezone.now()
+    room.save(update_fields=["muted", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROOM_MUTE if muted else AuditAction.ROOM_UNMUTE,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        before={"muted": not muted},
+        after={"muted": muted},
+    )
+    return room
+
+
+@transaction.atomic
+def chatroom_change_status(*, actor: Actor, room: Chatroom, status: ChatStatus) -> Chatroom:
+    room = _lock_room(room)
+    if room.status == status:
+        return room
+    before = room.status
+    room.status = status
+    room.updated_at = timezone.now()
+    room.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROOM_STATUS,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        before={"status": before},
+        after={"status": status},
+    )
+    return room
+
+
+@transaction.atomic
+def custom_counters_update(
+    *, actor: Actor, room: Chatroom, keys: Sequence[str]
+) -> list[CustomCounter]:
+    """Make `keys` the room's counted keys, in that order.
+
+    Keys dropped from the list become ``disabled`` and keep their values; a
+    key that comes back is enabled again with its old value. Every counter
+    whose ``disabled`` flag flips gets a new ``version_number``.
+    """
+    _validate_counter_keys(keys)
+    room = _lock_room(room)
+    _require_active(room)
+    now = timezone.now()
+    existing = {c.key: c for c in CustomCounter.objects.select_for_update().filter(room=room)}
+    if len(set(existing) | set(keys)) > MAX_COUNTERS_PER_ROOM:
+        raise ResourceExhausted(
+            f"A room has at most {MAX_COUNTERS_PER_ROOM} counters, disabled ones included.",
+            reason="TOO_MANY_COUNTERS",
+        )
+    before = {key: not c.disabled for key, c in existing.items()}
+    wanted = {key: index for index, key in enumerate(keys)}
+    changed: list[CustomCounter] = []
+    for key, counter in existing.items():
+        disabled = key not in wanted
+        if counter.disabled != disabled:
+            counter.disabled = disabled
+            counter.version_number += 1
+            counter.updated_at = now
+        # Enabled keys take the request's order; disabled ones follow, in their old order.
+        counter.position = wanted.get(key, len(keys) + counter.position)
+        changed.append(counter)
+    CustomCounter.objects.bulk_update(
+        changed, ["disabled", "version_number", "updated_at", "position"]
+    )
+    CustomCounter.objects.bulk_create(
+        CustomCounter(room=room, key=key, position=index, updated_at=now)
+        for key, index in wanted.items()
+        if key not in existing
+    )
+    room.updated_at = now
+    room.save(update_fields=["updated_at"])
+    counters = list(CustomCounter.objects.filter(room=room))
+    audit_record(
+        actor=actor,
+        action=AuditAction.COUNTERS_UPDATE,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        before={"enabled": before},
+        after={"enabled": {c.key: not c.disabled for c in counters}},
+    )
+    return counters
+
+
+@transaction.atomic
+def viewer_info_update(*, actor: Actor, room: Chatroom, enabled: bool) -> Chatroom:
+    """Turn the concurrent-viewer display on or off; bumps the version on a change."""
+    room = _lock_room(room)
+    _require_active(room)
+    if room.viewer_info_enabled == enabled:
+        return room
+    now = timezone.now()
+    room.viewer_info_enabled = enabled
+    room.viewer_info_version += 1
+    room.viewer_info_updated_at = now
+    room.updated_at = now
+    room.save(
+        update_fields=[
+            "viewer_info_enabled",
+            "viewer_info_version",
+            "viewer_info_updated_at",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.VIEWER_INFO_UPDATE,
+        room=room,
+        target_type="viewer_info",
+        target_id=room.id,
+        before={"enabled": not enabled},
+        after={"enabled": enabled},
+    )
+    return room
+
+
+@transaction.atomic
+def viewer_count_set(*, room: Chatroom, count: int) -> Chatroom:
+    """Record the concurrent viewer count (a measurement, not a moderation action)."""
+    if count < 0:
+        raise InvalidArgument("The viewer count cannot be negative.")
+    updated = Chatroom.objects.filter(pk=room.pk).update(
+        viewer_count=count,
+        viewer_info_version=F("viewer_info_version") + 1,
+        viewer_info_updated_at=timezone.now(),
+    )
+    if not updated:
+        raise NotFound("No such chatroom.")
+    room.refresh_from_db(fields=["viewer_count", "viewer_info_version", "viewer_info_updated_at"])
+    return room
+
+
+# --- Users ---------------------------------------------------------------------------
+
+
+def is_user_blocked(*, room: Chatroom, user_id: str, device_id: str = "") -> bool:
+    """Blocks match the user id, or the device a block recorded (guests get a new
+    id with every token, but keep their device)."""
+    match = Q(user_id=user_id)
+    if device_id:
+        match |= Q(device_id=device_id)
+    return BlockedUser.objects.active().filter(match, room=room).exists()
+
+
+@transaction.atomic
+def user_block(
+    *,
+    actor: Actor,
+    room: Chatroom,
+    user_id: str,
+    device_id: str = "",
+    custom_name: str = "",
+    reason: str = "",
+    expires_at: datetime | None = None,
+) -> tuple[BlockedUser, bool]:
+    """Block a user in a room. Blocking a blocked user changes nothing.
+
+    Returns the active block and whether this call created it.
+    """
+    _require_active(room)
+    if not user_id:
+        raise InvalidArgument(
+            "The user to block needs an id.", field_violations=[("blocked_user.id", "Required.")]
+        )
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise InvalidArgument(
+            "A block cannot expire in the past.",
+            field_violations=[("expires_at", "Must be in the future.")],
+        )
+    current = BlockedUser.objects.filter(room=room, user_id=user_id, unblocked_at__isnull=True)
+    existing = current.first()
+    if existing is not None:
+        if existing.is_active:
+            return existing, False
+        # An expired block: close it so the new one can be the active row.
+        current.update(unblocked_at=existing.expires_at)
+    try:
+        with transaction.atomic():
+            block = BlockedUser.objects.create(
+                room=room,
+                user_id=user_id,
+                device_id=device_id,
+                custom_name=custom_name,
+                reason=reason,
+                expires_at=expires_at,
+                blocked_at=now,
+                **_action_taker_fields(actor),
+            )
+    except IntegrityError:
+        # Someone blocked the same user at the same moment: theirs stands.
+        return BlockedUser.objects.get(room=room, user_id=user_id, unblocked_at__isnull=True), False
+    audit_record(
+        actor=actor,
+        action=AuditAction.USER_BLOCK,
+        room=room,
+        target_type="user",
+        target_id=user_id,
+        reason=reason,
+        after={
+            "id": user_id,
+            "device_id": device_id,
+            "custom_name": custom_name,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return block, True
+
+
+@transaction.atomic
+def user_unblock(*, actor: Actor, room: Chatroom, user_id: str, reason: str = "") -> BlockedUser:
+    _require_active(room)
+    block = (
+        BlockedUser.objects.active().select_for_update().filter(room=room, user_id=user_id).first()
+    )
+    if block is None:
+        raise NotFound(
+            f"The user {user_id!r} is not blocked in this chatroom.", reason="USER_NOT_BLOCKED"
+        )
+    block.unblocked_at = timezone.now()
+    block.save(update_fields=["unblocked_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.USER_UNBLOCK,
+        room=room,
+        target_type="user",
+        target_id=user_id,
+        reason=reason,
+        before={
+            "id": user_id,
+            "custom_name": block.custom_name,
+            "blocked_at": block.blocked_at.isoformat(),
+        },
+    )
+    return block
+
+
+# --- Pins and messages ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageSnapshot:
+    """The message a pin shows, as the client supplied it."""
+
+    id: str
+    text: str = ""
+    sender_id: str = ""
+    sender_device_id: str = ""
+    sender_custom_name: str = ""
+
+
+@transaction.atomic
+def message_pin(
+    *, actor: Actor, room: Chatroom, message: MessageSnapshot
+) -> tuple[PinnedMessage, bool]:
+    """Pin a message. Pinning a pinned message changes nothing."""
+    room = _lock_room(room)
+    _require_active(room)
+    existing = PinnedMessage.objects.filter(room=room, message_id=message.id).first()
+    if existing is not None:
+        return existing, False
+    if PinnedMessage.objects.filter(room=room).count() >= MAX_PINS_PER_ROOM:
+        raise ResourceExhausted(
+            f"A room holds at most {MAX_PINS_PER_ROOM} pinned messages; unpin one first.",
+            reason="TOO_MANY_PINS",
+        )
+    pin = PinnedMessage.objects.create(
+        room=room,
+        message_id=message.id,
+        message_text=message.text,
+        sender_id=message.sender_id,
+        sender_device_id=message.sender_device_id,
+        sender_custom_name=message.sender_custom_name,
+        **_action_taker_fields(actor),
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.MESSAGE_PIN,
+        room=room,
+        target_type="message",
+        target_id=message.id,
+        after={
+            "text": message.text,
+            "sender_id": message.sender_id,
+            "sender_custom_name": message.sender_custom_name,
+        },
+    )
+    return pin, True
+
+
+@transaction.atomic
+def message_unpin(*, actor: Actor, room: Chatroom, message_id: str) -> PinnedMessage:
+    _require_active(room)
+    pin = PinnedMessage.objects.select_for_update().filter(room=room, message_id=message_id).first()
+    if pin is None:
+        raise NotFound(f"The message {message_id!r} is not pinned.", reason="MESSAGE_NOT_PINNED")
+    before = {
+        "text": pin.message_text,
+        "sender_id": pin.sender_id,
+        "sender_custom_name": pin.sender_custom_name,
+    }
+    pin.delete()
+    audit_record(
+        actor=actor,
+        action=AuditAction.MESSAGE_UNPIN,
+        room=room,
+        target_type="message",
+        target_id=message_id,
+        before=before,
+    )
+    return pin
+
+
+def _require_may_post(*, room: Chatroom, actor: Actor) -> None:
+    _require_active(room)
+    if room.muted and not actor.is_admin:
+        raise FailedPrecondition(
+            "The chatroom is muted; only admins can send messages.", reason="CHATROOM_MUTED"
+        )
+    if is_user_blocked(room=room, user_id=actor.id, device_id=actor.device_id):
+        raise PermissionDenied("You are blocked in this chatroom.", reason="USER_BLOCKED")
+
+
+@dataclass(frozen=True)
+class Increment:
+    key: str
+    value: int
+
+
+@transaction.atomic
+def message_send(
+    *,
+    actor: Actor,
+    room: Chatroom,
+    type: InteractionType,
+    sent_at: datetime,
+    text: str = "",
+    payload: dict | None = None,
+    increment: Increment | None = None,
+    message_id=None,
+) -> ChatMessage:
+    """Store a message a participant sends; a custom message may also bump a counter.
+
+    The sender is the actor (from the token), with the name it sent. A message
+    id the client chose is kept; sending the same id again is ALREADY_EXISTS.
+    """
+    _require_may_post(room=room, actor=actor)
+    if increment is not None:
+        counter_increment(room=room, key=increment.key, value=increment.value)
+    fields = {
+        "room": room,
+        "type": type,
+        "user_id": actor.id,
+        "user_device_id": actor.device_id,
+        "user_custom_name": actor.name,
+        "user_is_admin": actor.is_admin,
+        "user_is_guest": actor.is_guest,
+        "text": text,
+        "payload": payload or {},
+        "sent_at": sent_at,
+    }
+    if message_id is not None:
+        fields["id"] = message_id
+    try:
+        with transaction.atomic():
+            return ChatMessage.objects.create(**fields)
+    except IntegrityError:
+        raise AlreadyExists(
+            f"A message with id {message_id} already exists.", reason="MESSAGE_EXISTS"
+        ) from None
+
+
+@transaction.atomic
+def message_delete(*, actor: Actor, room: Chatroom, message_id, reason: str = "") -> ChatMessage:
+    """Hide a message from history for everyone but admins, recording who did it."""
+    _require_active(room)
+    message = (
+        ChatMessage.objects.select_for_update()
+        .filter(room=room, pk=message_id, deleted_at__isnull=True)
+        .first()
+    )
+    if message is None:
+        raise NotFound("No such message in this chatroom.", reason="MESSAGE_NOT_FOUND")
+    message.deleted_at = timezone.now()
+    message.deleted_by_id = actor.id
+    message.deleted_by_custom_name = actor.name
+    message.save(update_fields=["deleted_at", "deleted_by_id", "deleted_by_custom_name"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.MESSAGE_DELETE,
+        room=room,
+        target_type="message",
+        target_id=message.pk,
+        reason=reason,
+        before={
+            "text": message.text,
+            "sender_id": message.user_id,
+            "sender_custom_name": message.user_custom_name,
+        },
+    )
+    return message
+
+
+@transaction.atomic
+def counter_increment(*, room: Chatroom, key: str, value: int) -> CustomCounter:
+    """Add `value` to a counter atomically and give it a new version number."""
+    if not MIN_INCREMENT <= value <= MAX_INCREMENT:
+        raise InvalidArgument(
+            f"An increment is between {MIN_INCREMENT} and {MAX_INCREMENT}.",
+            field_violations=[
+                ("custom_message.incr.value", f"Must be {MIN_INCREMENT}..{MAX_INCREMENT}.")
+            ],
+        )
+    updated = CustomCounter.objects.filter(room=room, key=key, disabled=False).update(
+        value=F("value") + value,
+        version_number=F("version_number") + 1,
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        raise InvalidArgument(
+            f"The room has no enabled counter {key!r}.",
+            reason="COUNTER_NOT_FOUND",
+            field_violations=[("custom_message.incr.key", "Unknown or disabled counter key.")],
+        )
+    return CustomCounter.objects.get(room=room, key=key)
+
+
+# --- Polls ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptionInput:
+    text: str
+    corrected: bool = False
+    id: object = None  # an existing option's UUID, on update
+
+
+def _validate_options(options: Sequence[OptionInput]) -> None:
+    if len(options) < MIN_POLL_OPTIONS:
+        raise InvalidArgument(
+            f"A poll needs at least {MIN_POLL_OPTIONS} options.",
+            reason="TOO_FEW_OPTIONS",
+            field_violations=[
+                ("poll.multi_choice.options", f"At least {MIN_POLL_OPTIONS} options.")
+            ],
+        )
+    if len(options) > MAX_POLL_OPTIONS:
+        raise InvalidArgument(
+            f"A poll has at most {MAX_POLL_OPTIONS} options.",
+            reason="TOO_MANY_OPTIONS",
+            field_violations=[
+                ("poll.multi_choice.options", f"At most {MAX_POLL_OPTIONS} options.")
+            ],
+        )
+
+
+def _poll_snapshot(poll: Poll, options: Sequence[PollOption]) -> dict:
+    return {
+        "type": poll.type,
+        "question": poll.question,
+        "options": [{"text": o.text, "corrected": o.corrected} for o in options],
+    }
+
+
+@transaction.atomic
+def poll_create(
+    *,
+    actor: Actor,
+    room: Chatroom,
+    type: PollType,
+    question: str,
+    options: Sequence[OptionInput],
+) -> Poll:
+    """Create a queued poll. A room holds at most MAX_POLLS_PER_ROOM polls."""
+    _validate_options(options)
+    room = _lock_room(room)  # serialises creates, so the limit holds under concurrency
+    _require_active(room)
+    if Poll.objects.filter(room=room).count() >= MAX_POLLS_PER_ROOM:
+        raise ResourceExhausted(
+            f"A chatroom holds at most {MAX_POLLS_PER_ROOM} polls; delete one first.",
+            reason="TOO_MANY_POLLS",
+        )
+    poll = Poll.objects.create(room=room, type=type, question=question)
+    created = PollOption.objects.bulk_create(
+        PollOption(poll=poll, text=o.text, corrected=o.corrected, position=index)
+        for index, o in enumerate(options)
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.POLL_CREATE,
+        room=room,
+        target_type="poll",
+        target_id=poll.id,
+        after=_poll_snapshot(poll, created),
+    )
+    return poll
+
+
+def _lock_poll(poll: Poll) -> Poll:
+    return Poll.objects.select_for_update().select_related("room").get(pk=poll.pk)
+
+
+@transaction.atomic
+def poll_update(
+    *,
+    actor: Actor,
+    poll: Poll,
+    type: PollType,
+    question: str,
+    options: Sequence[OptionInput],
+) -> Poll:
+    """Replace a queued poll's question and options. Options that carry an id
+    keep it (and must belong to this poll); options without one are new;
+    options left out are removed."""
+    _validate_options(options)
+    poll = _lock_poll(poll)
+    _require_active(poll.room)
+    if poll.status != PollStatus.QUEUED:
+        raise FailedPrecondition("Only a queued poll can be edited.", reason="POLL_NOT_QUEUED")
+    current = {o.id: o for o in poll.options.all()}
+    unknown = [
+        (f"poll.multi_choice.options[{i}].id", "Not an option of this poll.")
+        for i, o in enumerate(options)
+        if o.id is not None and o.id not in current
+    ]
+    ids = [o.id for o in options if o.id is not None]
+    if len(ids) != len(set(ids)):
+        unknown.append(("poll.multi_choice.options", "An option id is repeated."))
+    if unknown:
+        raise InvalidArgument(unknown[0][1], field_violations=unknown)
+    before = _poll_snapshot(poll, list(current.values()))
+    poll.options.exclude(pk__in=ids).delete()
+    kept, new = [], []
+    for index, o in enumerate(options):
+        if o.id is None:
+            new.append(PollOption(poll=poll, text=o.text, corrected=o.corrected, position=index))
+        else:
+            option = current[o.id]
+            option.text, option.corrected, option.position = o.text, o.corrected, index
+            kept.append(option)
+    PollOption.objects.bulk_update(kept, ["text", "corrected", "position"])
+    PollOption.objects.bulk_create(new)
+    poll.type = type
+    poll.question = question
+    poll.updated_at = timezone.now()
+    poll.save(update_fields=["type", "question", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.POLL_UPDATE,
+        room=poll.room,
+        target_type="poll",
+        target_id=poll.id,
+        before=before,
+        after=_poll_snapshot(poll, sorted(kept + new, key=lambda o: o.position)),
+    )
+    return poll
+
+
+@transaction.atomic
+def poll_delete(*, actor: Actor, poll: Poll) -> None:
+    """Delete a poll that is not running (close an active poll first)."""
+    poll = _lock_poll(poll)
+    _require_active(poll.room)
+    if poll.status == PollStatus.ACTIVE:
+        raise FailedPrecondition(
+            "An active poll cannot be deleted; close it first.", reason="POLL_ACTIVE"
+        )
+    before = _poll_snapshot(poll, list(poll.options.all()))
+    before.update(status=poll.status, votes_count=poll.votes_count)
+    room, poll_id = poll.room, poll.id
+    poll.delete()
+    audit_record(
+        actor=actor,
+        action=AuditAction.POLL_DELETE,
+        room=room,
+        target_type="poll",
+        target_id=poll_id,
+        before=before,
+    )
+
+
+class PollAction:
+    START = "ACTION_START"
+    CLOSE = "ACTION_CLOSE"
+    ARCHIVE = "ACTION_ARCHIVE"
+
+    # action -> (required status, resulting status, audit action)
+    TRANSITIONS = {
+        START: (PollStatus.QUEUED, PollStatus.ACTIVE, AuditAction.POLL_START),
+        CLOSE: (PollStatus.ACTIVE, PollStatus.CLOSED, AuditAction.POLL_CLOSE),
+        ARCHIVE: (PollStatus.CLOSED, PollStatus.ARCHIVED, AuditAction.POLL_ARCHIVE),
+    }
+    choices = [(START, "Start"), (CLOSE, "Close"), (ARCHIVE, "Archive")]
+
+
+@transaction.atomic
+def poll_change(*, actor: Actor, poll: Poll, action: str) -> Poll:
+    """Move a poll along QUEUED -> ACTIVE -> CLOSED -> ARCHIVED.
+
+    Starting a poll while another one in the room is active is
+    FAILED_PRECONDITION; the partial unique constraint backs that check up
+    against a concurrent start.
+    """
+    if action not in PollAction.TRANSITIONS:
+        raise InvalidArgument(
+            f"Unknown action {action!r}.", field_violations=[("action", "Unknown action.")]
+        )
+    required, result, audit_action = PollAction.TRANSITIONS[action]
+    poll = _lock_poll(poll)
+    _require_active(poll.room)
+    if poll.status != required:
+        raise FailedPrecondition(
+            f"{action} needs a poll in {required}; this one is {poll.status}.",
+            reason="POLL_WRONG_STATUS",
+        )
+    now = timezone.now()
+    before = poll.status
+    poll.status = result
+    poll.updated_at = now
+    if result == PollStatus.ACTIVE:
+        poll.started_at = now
+    elif result == PollStatus.CLOSED:
+        poll.ended_at = now
+    if result == PollStatus.ACTIVE and (
+        Poll.objects.filter(room_id=poll.room_id, status=PollStatus.ACTIVE).exists()
+    ):
+        raise _another_poll_active()
+    try:
+        with transaction.atomic():
+            poll.save(update_fields=["status", "started_at", "ended_at", "updated_at"])
+    except IntegrityError:
+        raise _another_poll_active() from None
+    audit_record(
+        actor=actor,
+        action=audit_action,
+        room=poll.room,
+        target_type="poll",
+        target_id=poll.id,
+        before={"status": before},
+        after={"status": result},
+    )
+    return poll
+
+
+def _another_poll_active() -> FailedPrecondition:
+    return FailedPrecondition(
+        "Another poll is active in this chatroom; close it first.", reason="POLL_ALREADY_ACTIVE"
+    )
+
+
+def voter_key(actor: Actor) -> str:
+    """One vote per voter: by token subject, or by device for guests."""
+    return f"device:{actor.device_id}" if actor.is_guest else f"user:{actor.id}"
+
+
+@transaction.atomic
+def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
+    """Cast a voter's one ballot in an active poll and count it exactly."""
+    room = poll.room
+    _require_active(room)
+    if is_user_blocked(room=room, user_id=actor.id, device_id=actor.device_id):
+        raise PermissionDenied("You are blocked in this chatroom.", reason="USER_BLOCKED")
+    if poll.status != PollStatus.ACTIVE:
+        raise FailedPrecondition("The poll is not active.", reason="POLL_NOT_ACTIVE")
+    chosen = list(dict.fromkeys(option_ids))
+    if len(chosen) != len(option_ids):
+        raise InvalidArgument(
+            "An option is chosen twice.",
+            field_violations=[("vote.poll.multi_choice.options", "Repeated option.")],
+        )
+    if not chosen or (poll.type == PollType.SINGLE_CHOICE and len(chosen) != 1):
+        expected = (
+            "exactly one option" if poll.type == PollType.SINGLE_CHOICE else "at least one option"
+        )
+        raise InvalidArgument(
+            f"This poll takes {expected}.",
+            field_violations=[("vote.poll.multi_choice.options", f"Choose {expected}.")],
+        )
+    valid = set(PollOption.objects.filter(poll=poll, pk__in=chosen).values_list("pk", flat=True))
+    missing = [
+        (f"vote.poll.multi_choice.options[{i}].id", "Not an option of this poll.")
+        for i, option_id in enumerate(chosen)
+        if option_id not in valid
+    ]
+    if missing:
+        raise InvalidArgument(missing[0][1], field_violations=missing)
+    try:
+        with transaction.atomic():
+            ballot = PollBallot.objects.create(
+                poll=poll,
+                voter_key=voter_key(actor),
+                voter_id=actor.id,
+                voter_device_id=actor.device_id,
+                voter_custom_name=actor.name,
+            )
+    except IntegrityError:
+        raise AlreadyExists(
+            "You have already voted in this poll.", reason="ALREADY_VOTED"
+        ) from None
+    PollVote.objects.bulk_create(
+        PollVote(ballot=ballot, poll=poll, option_id=option_id) for option_id in chosen
+    )
+    # Row locks in one order (options by pk, then the poll) so voters never deadlock.
+    for option_id in sorted(chosen):
+        PollOption.objects.filter(pk=option_id).update(votes_count=F("votes_count") + 1)
+    updated = Poll.objects.filter(pk=poll.pk, status=PollStatus.ACTIVE).update(
+        votes_count=F("votes_count") + 1
+    )
+    if not updated:  # closed between our read and this write
+        raise FailedPrecondition("The poll is not active.", reason="POLL_NOT_ACTIVE")
+    return ballot
