@@ -1,0 +1,86 @@
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from chatrooms import services
+from chatrooms.auth import Actor
+from chatrooms.models import ActorKind, AuditSource, Chatroom, InteractionType
+
+DEMO_LABEL = "Demo room"
+DEMO_USERNAME = "demo-admin"
+
+
+class Command(BaseCommand):
+    help = (
+        "Development only: create a demo room, a demo staff login and a demo API key, and print "
+        "how to use them. Refused when DEBUG is off."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args, base_url, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo is for development only; it refuses to run with DJANGO_DEBUG off."
+            )
+        actor = Actor.system("manage.py seed_demo")
+        room = Chatroom.objects.filter(label=DEMO_LABEL).first()
+        if room is None:
+            room = services.chatroom_create(
+                actor=actor, label=DEMO_LABEL, custom_counter_keys=["like", "heart"]
+            )
+            self._seed_messages(room)
+
+        password = secrets.token_urlsafe(12)
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=DEMO_USERNAME).first()
+        if user is None:
+            user = user_model.objects.create_superuser(DEMO_USERNAME, password=password)
+        else:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+
+        _api_key, plaintext = services.api_key_create(actor=actor, name="demo key")
+
+        self.stdout.write(self.style.SUCCESS("Demo data ready (development only)."))
+        self.stdout.write(f"  Sign in:   {base_url}/moderation/  and  {base_url}/admin/")
+        self.stdout.write(f"             user {DEMO_USERNAME}  password {password}")
+        self.stdout.write(f"  Demo room: {room.id}")
+        self.stdout.write(f"  API key:   {plaintext}")
+        self.stdout.write(f"  API docs:  {base_url}/api/docs/")
+        self.stdout.write("  Try:")
+        self.stdout.write(
+            f"    curl -X POST -H 'Authorization: Bearer {plaintext}' "
+            f'-d \'{{"custom_counters":[{{"key":"like"}}]}}\' '
+            f"{base_url}/bv/chatroom/v1/chatrooms"
+        )
+
+    def _seed_messages(self, room):
+        now = timezone.now()
+        lines = [
+            ("viewer-ana", "Ana", "Hello from the front row!"),
+            ("viewer-ben", "Ben", "Is the stream starting soon?"),
+            ("viewer-chen", "Chen", "Audio is great today."),
+            ("viewer-ben", "Ben", "BUY CHEAP FOLLOWERS at spam.example"),
+            ("viewer-dee", "Dee", "Question for the speaker: will slides be shared?"),
+        ]
+        for index, (user_id, name, text) in enumerate(lines):
+            viewer = Actor(
+                kind=ActorKind.CHATROOM_TOKEN,
+                source=AuditSource.COMMAND,
+                id=user_id,
+                name=name,
+                device_id=f"{user_id}-phone",
+            )
+            services.message_send(
+                actor=viewer,
+                room=room,
+                type=InteractionType.TEXT,
+                text=text,
+                sent_at=now - timedelta(minutes=len(lines) - index),
+            )
