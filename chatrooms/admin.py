@@ -1,0 +1,768 @@
+"""Django admin for every chat model, built for tables with millions of rows.
+
+No changelist counts the whole table (``show_full_result_count = False``), a
+search term that is a UUID becomes an indexed equality lookup instead of a
+``LIKE`` over the table, and every write (forms and actions alike) goes
+through ``chatrooms.services`` so it is checked and audited like any other.
+"""
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Subquery
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from chatrooms import services
+from chatrooms.auth import Actor
+from chatrooms.errors import ApiError
+from chatrooms.models import (
+    ApiKey,
+    AuditLogEntry,
+    AuditSource,
+    BlockedUser,
+    ChatMessage,
+    Chatroom,
+    ChatStatus,
+    CustomCounter,
+    PinnedMessage,
+    Poll,
+    PollBallot,
+    PollOption,
+    PollStatus,
+    PollType,
+    PollVote,
+)
+
+INLINE_ROWS = 50
+
+
+def admin_actor(request) -> Actor:
+    return Actor.staff(request.user, source=AuditSource.ADMIN)
+
+
+class ScalableAdmin(admin.ModelAdmin):
+    """Defaults for large tables.
+
+    ``uuid_search_fields`` are matched exactly when the search term is a UUID;
+    other terms go to ``search_fields`` as usual.
+    """
+
+    show_full_result_count = False
+    list_per_page = 50
+    uuid_search_fields: tuple[str, ...] = ()
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if self.uuid_search_fields and term:
+            try:
+                value = uuid.UUID(term)
+            except ValueError:
+                pass
+            else:
+                query = None
+                for field in self.uuid_search_fields:
+                    part = queryset.filter(**{field: value})
+                    query = part if query is None else query | part
+                return query, False
+        return super().get_search_results(request, queryset, search_term)
+
+    def changeform_view(self, request, *args, **kwargs):
+        # A service refusing a form's write (a limit, a state rule) is a message, not a 500.
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except ApiError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def run_service(self, request, func, *args, **kwargs):
+        """Call a service, reporting a domain error as an admin message."""
+        try:
+            return func(*args, **kwargs), None
+        except ApiError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return None, error
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class LatestRowsInline(ReadOnlyInline):
+    """Shows only the newest INLINE_ROWS rows: a hot room has thousands."""
+
+    latest_by = "-pk"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        latest_by = self.latest_by
+
+        class LatestFormSet(formset):
+            def get_queryset(self):
+                # The formset has already narrowed the rows to this parent.
+                if not hasattr(self, "_latest"):
+                    queryset = super().get_queryset()
+                    newest = queryset.order_by(latest_by).values("pk")[:INLINE_ROWS]
+                    self._latest = queryset.filter(pk__in=Subquery(newest))
+                return self._latest
+
+        return LatestFormSet
+
+
+# --- Rooms -------------------------------------------------------------------------
+
+
+class CustomCounterInline(ReadOnlyInline):
+    model = CustomCounter
+    fields = ["key", "value", "version_number", "disabled", "updated_at"]
+    readonly_fields = fields
+
+
+class ActiveBlockInline(LatestRowsInline):
+    model = BlockedUser
+    verbose_name_plural = f"blocked users (newest {INLINE_ROWS} active)"
+    fields = [
+        "user_id",
+        "custom_name",
+        "device_id",
+        "reason",
+        "action_taker_custom_name",
+        "blocked_at",
+        "expires_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return BlockedUser.objects.active()
+
+
+class PinnedMessageInline(LatestRowsInline):
+    model = PinnedMessage
+    verbose_name_plural = f"pinned messages (newest {INLINE_ROWS})"
+    fields = [
+        "message_id",
+        "message_text",
+        "sender_custom_name",
+        "action_taker_custom_name",
+        "pinned_at",
+    ]
+    readonly_fields = fields
+
+
+class ChatroomForm(forms.ModelForm):
+    counter_keys = forms.CharField(
+        required=False,
+        help_text="Counted keys, comma-separated, in display order. Keys you remove are "
+        "disabled (their values are kept), never deleted.",
+    )
+
+    class Meta:
+        model = Chatroom
+        fields = ["label", "status", "muted", "viewer_info_enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["counter_keys"].initial = ", ".join(
+                c.key for c in self.instance.custom_counters.all() if not c.disabled
+            )
+
+    def clean_counter_keys(self):
+        return [key.strip() for key in self.cleaned_data["counter_keys"].split(",") if key.strip()]
+
+
+@admin.register(Chatroom)
+class ChatroomAdmin(ScalableAdmin):
+    form = ChatroomForm
+    list_display = [
+        "id",
+        "label",
+        "status",
+        "muted",
+        "viewer_info_enabled",
+        "created_at",
+        "updated_at",
+    ]
+    list_display_links = ["id", "label"]
+    list_filter = ["status", "muted", "viewer_info_enabled"]
+    search_fields = ["label"]
+    uuid_search_fields = ("pk",)
+    ordering = ["-created_at"]
+    readonly_fields = [
+        "id",
+        "mode",
+        "viewer_count",
+        "viewer_info_version",
+        "viewer_info_updated_at",
+        "message_ttl",
+        "batch_window",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["id", "label", "status", "muted", "mode"]}),
+        (
+            "Viewer info",
+            {
+                "fields": [
+                    "viewer_info_enabled",
+                    "viewer_count",
+                    "viewer_info_version",
+                    "viewer_info_updated_at",
+                ]
+            },
+        ),
+        ("Counters", {"fields": ["counter_keys"]}),
+        ("Message setting", {"fields": ["message_ttl", "batch_window"]}),
+        ("Timestamps", {"fields": ["created_at", "updated_at"]}),
+    ]
+    inlines = [CustomCounterInline, ActiveBlockInline, PinnedMessageInline]
+    actions = ["mute", "unmute", "activate", "deactivate"]
+
+    def save_model(self, request, obj, form, change):
+        actor = admin_actor(request)
+        data = form.cleaned_data
+        if not change:
+            room = services.chatroom_create(
+                actor=actor, label=data["label"], custom_counter_keys=data["counter_keys"]
+            )
+            obj.pk = room.pk
+            obj._state.adding = False
+            obj._state.db = room._state.db
+            return
+        room = Chatroom.objects.get(pk=obj.pk)
+        services.chatroom_update_label(actor=actor, room=room, label=data["label"])
+        if data["status"] != room.status:
+            room = services.chatroom_change_status(actor=actor, room=room, status=data["status"])
+        if data["muted"] != room.muted:
+            room = services.chatroom_set_muted(actor=actor, room=room, muted=data["muted"])
+        if data["viewer_info_enabled"] != room.viewer_info_enabled:
+            room = services.viewer_info_update(
+                actor=actor, room=room, enabled=data["viewer_info_enabled"]
+            )
+        enabled = [c.key for c in room.custom_counters.all() if not c.disabled]
+        if data["counter_keys"] != enabled:
+            services.custom_counters_update(actor=actor, room=room, keys=data["counter_keys"])
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def _bulk(self, request, queryset, label, func):
+        done = 0
+        for room in queryset:
+            _, error = self.run_service(request, func, actor=admin_actor(request), room=room)
+            done += error is None
+        self.message_user(request, f"{label} {done} room(s).", messages.SUCCESS)
+
+    @admin.action(description="Mute selected rooms")
+    def mute(self, request, queryset):
+        self._bulk(
+            request, queryset, "Muted", lambda **kw: services.chatroom_set_muted(muted=True, **kw)
+        )
+
+    @admin.action(description="Unmute selected rooms")
+    def unmute(self, request, queryset):
+        self._bulk(
+            request,
+            queryset,
+            "Unmuted",
+            lambda **kw: services.chatroom_set_muted(muted=False, **kw),
+        )
+
+    @admin.action(description="Activate selected rooms")
+    def activate(self, request, queryset):
+        self._bulk(
+            request,
+            queryset,
+            "Activated",
+            lambda **kw: services.chatroom_change_status(status=ChatStatus.ACTIVE, **kw),
+        )
+
+    @admin.action(description="Deactivate selected rooms")
+    def deactivate(self, request, queryset):
+        self._bulk(
+            request,
+            queryset,
+            "Deactivated",
+            lambda **kw: services.chatroom_change_status(status=ChatStatus.INACTIVE, **kw),
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # rooms are deactivated, not deleted: the audit log points at them
+
+
+@admin.register(CustomCounter)
+class CustomCounterAdmin(ScalableAdmin):
+    list_display = ["key", "room", "value", "version_number", "disabled", "updated_at"]
+    list_select_related = ["room"]
+    list_filter = ["disabled"]
+    search_fields = ["key"]
+    uuid_search_fields = ("room_id",)
+    readonly_fields = [
+        "room",
+        "key",
+        "value",
+        "version_number",
+        "disabled",
+        "updated_at",
+        "position",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # counters are configured on their room
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- Users -------------------------------------------------------------------------
+
+
+class BlockStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Blocked now"), ("ended", "Unblocked or expired")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.active()
+        if self.value() == "ended":
+            return queryset.exclude(pk__in=BlockedUser.objects.active().values("pk"))
+        return queryset
+
+
+@admin.register(BlockedUser)
+class BlockedUserAdmin(ScalableAdmin):
+    list_display = [
+        "user_id",
+        "custom_name",
+        "room",
+        "action_taker_custom_name",
+        "blocked_at",
+        "expires_at",
+        "unblocked_at",
+    ]
+    list_select_related = ["room"]
+    list_filter = [BlockStateFilter]
+    search_fields = ["user_id", "custom_name", "device_id"]
+    uuid_search_fields = ("room_id",)
+    raw_id_fields = ["room"]
+    ordering = ["-blocked_at"]
+    actions = ["unblock"]
+    readonly_fields = [
+        "action_taker_id",
+        "action_taker_device_id",
+        "action_taker_custom_name",
+        "action_taker_is_admin",
+        "action_taker_is_guest",
+        "blocked_at",
+        "unblocked_at",
+    ]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["room", "user_id", "device_id", "custom_name", "reason", "expires_at"]
+        return super().get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # unblock instead: the row is the block's history
+
+    def save_model(self, request, obj, form, change):
+        block, _created = services.user_block(
+            actor=admin_actor(request),
+            room=obj.room,
+            user_id=obj.user_id,
+            device_id=obj.device_id,
+            custom_name=obj.custom_name,
+            reason=obj.reason,
+            expires_at=obj.expires_at,
+        )
+        obj.pk = block.pk
+
+    @admin.action(description="Unblock selected users")
+    def unblock(self, request, queryset):
+        done = 0
+        for block in queryset.active().select_related("room"):
+            _, error = self.run_service(
+                request,
+                services.user_unblock,
+                actor=admin_actor(request),
+                room=block.room,
+                user_id=block.user_id,
+            )
+            done += error is None
+        self.message_user(request, f"Unblocked {done} user(s).", messages.SUCCESS)
+
+
+@admin.register(PinnedMessage)
+class PinnedMessageAdmin(ScalableAdmin):
+    list_display = ["message_id", "text_preview", "sender_custom_name", "room", "pinned_at"]
+    list_select_related = ["room"]
+    search_fields = ["message_id", "sender_id", "sender_custom_name"]
+    uuid_search_fields = ("room_id",)
+    raw_id_fields = ["room"]
+    ordering = ["-pinned_at"]
+    actions = ["unpin"]
+
+    @admin.display(description="text")
+    def text_preview(self, obj):
+        return Truncator(obj.message_text).chars(60)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [
+                "room",
+                "message_id",
+                "message_text",
+                "sender_id",
+                "sender_device_id",
+                "sender_custom_name",
+            ]
+        return super().get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # unpin, which is audited
+
+    def save_model(self, request, obj, form, change):
+        pin, _created = services.message_pin(
+            actor=admin_actor(request),
+            room=obj.room,
+            message=services.MessageSnapshot(
+                id=obj.message_id,
+                text=obj.message_text,
+                sender_id=obj.sender_id,
+                sender_device_id=obj.sender_device_id,
+                sender_custom_name=obj.sender_custom_name,
+            ),
+        )
+        obj.pk = pin.pk
+
+    @admin.action(description="Unpin selected messages")
+    def unpin(self, request, queryset):
+        done = 0
+        for pin in queryset.select_related("room"):
+            _, error = self.run_service(
+                request,
+                services.message_unpin,
+                actor=admin_actor(request),
+                room=pin.room,
+                message_id=pin.message_id,
+            )
+            done += error is None
+        self.message_user(request, f"Unpinned {done} message(s).", messages.SUCCESS)
+
+
+# --- Polls -------------------------------------------------------------------------
+
+
+class PollOptionInline(ReadOnlyInline):
+    model = PollOption
+    fields = ["position", "text", "corrected", "votes_count"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+class PollForm(forms.ModelForm):
+    options_text = forms.CharField(
+        label="Options",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="One option per line; start a line with * to mark a correct answer. "
+        "At least two. Editable while the poll is queued.",
+    )
+
+    class Meta:
+        model = Poll
+        fields = ["room", "type", "question"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["options_text"].initial = "\n".join(
+                ("*" if o.corrected else "") + o.text for o in self.instance.options.all()
+            )
+            self.fields["room"].disabled = True
+            if self.instance.status != PollStatus.QUEUED:
+                for name in ("type", "question", "options_text"):
+                    self.fields[name].disabled = True
+
+    def clean_options_text(self):
+        options = []
+        for line in self.cleaned_data["options_text"].splitlines():
+            line = line.strip()
+            if line:
+                corrected = line.startswith("*")
+                options.append(
+                    services.OptionInput(text=line.lstrip("*").strip(), corrected=corrected)
+                )
+        return options
+
+
+@admin.register(Poll)
+class PollAdmin(ScalableAdmin):
+    form = PollForm
+    list_display = ["question", "room", "type", "status", "votes_count", "started_at", "ended_at"]
+    list_select_related = ["room"]
+    list_filter = ["status", "type"]
+    search_fields = ["question"]
+    uuid_search_fields = ("pk", "room_id")
+    raw_id_fields = ["room"]
+    readonly_fields = ["status", "votes_count", "started_at", "ended_at", "created_at"]
+    inlines = [PollOptionInline]
+    actions = ["start", "close", "archive", "delete_polls"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        kwargs = {
+            "actor": admin_actor(request),
+            "type": PollType(data["type"]),
+            "question": data["question"],
+            "options": data["options_text"],
+        }
+        if change:
+            if form.has_changed():
+                services.poll_update(poll=obj, **kwargs)
+        else:
+            poll = services.poll_create(room=data["room"], **kwargs)
+            obj.pk = poll.pk
+            obj._state.adding = False
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def delete_model(self, request, obj):
+        services.poll_delete(actor=admin_actor(request), poll=obj)
+
+    def _change(self, request, queryset, action, label):
+        done = 0
+        for poll in queryset:
+            _, error = self.run_service(
+                request, services.poll_change, actor=admin_actor(request), poll=poll, action=action
+            )
+            done += error is None
+        if done:
+            self.message_user(request, f"{label} {done} poll(s).", messages.SUCCESS)
+
+    @admin.action(description="Start selected polls")
+    def start(self, request, queryset):
+        self._change(request, queryset, services.PollAction.START, "Started")
+
+    @admin.action(description="Close selected polls")
+    def close(self, request, queryset):
+        self._change(request, queryset, services.PollAction.CLOSE, "Closed")
+
+    @admin.action(description="Archive selected polls")
+    def archive(self, request, queryset):
+        self._change(request, queryset, services.PollAction.ARCHIVE, "Archived")
+
+    @admin.action(description="Delete selected polls", permissions=["delete"])
+    def delete_polls(self, request, queryset):
+        done = 0
+        for poll in queryset:
+            _, error = self.run_service(
+                request, services.poll_delete, actor=admin_actor(request), poll=poll
+            )
+            done += error is None
+        if done:
+            self.message_user(request, f"Deleted {done} poll(s).", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(ScalableAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PollOption)
+class PollOptionAdmin(ReadOnlyAdmin):
+    list_display = ["text", "poll", "corrected", "votes_count", "position"]
+    list_select_related = ["poll"]
+    search_fields = ["text"]
+    uuid_search_fields = ("pk", "poll_id")
+
+
+@admin.register(PollBallot)
+class PollBallotAdmin(ReadOnlyAdmin):
+    list_display = ["voter_key", "voter_custom_name", "poll", "cast_at"]
+    list_select_related = ["poll"]
+    search_fields = ["voter_key", "voter_id", "voter_custom_name"]
+    uuid_search_fields = ("poll_id",)
+
+
+@admin.register(PollVote)
+class PollVoteAdmin(ReadOnlyAdmin):
+    list_display = ["ballot", "option", "poll"]
+    list_select_related = ["ballot", "option", "poll"]
+    uuid_search_fields = ("poll_id", "option_id")
+
+
+# --- Messages and the log -----------------------------------------------------------
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Visible"), ("yes", "Deleted")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(deleted_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "received_at",
+        "type",
+        "user_custom_name",
+        "user_id",
+        "text_preview",
+        "room",
+        "deleted_at",
+    ]
+    list_select_related = ["room"]
+    list_filter = ["type", DeletedFilter]
+    search_fields = ["user_id", "user_custom_name"]
+    uuid_search_fields = ("pk", "room_id")
+    ordering = ["-received_at"]
+    actions = ["delete_messages"]
+
+    @admin.display(description="text")
+    def text_preview(self, obj):
+        return Truncator(obj.text).chars(80)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Delete selected messages (hide from viewers)")
+    def delete_messages(self, request, queryset):
+        done = 0
+        for message in queryset.filter(deleted_at__isnull=True).select_related("room"):
+            _, error = self.run_service(
+                request,
+                services.message_delete,
+                actor=admin_actor(request),
+                room=message.room,
+                message_id=message.pk,
+            )
+            done += error is None
+        self.message_user(request, f"Deleted {done} message(s).", messages.SUCCESS)
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "action",
+        "source",
+        "actor_kind",
+        "actor_name",
+        "room_link",
+        "target_type",
+        "target_id",
+        "reason",
+    ]
+    list_filter = ["action", "source", "actor_kind"]
+    search_fields = ["actor_name", "actor_id", "target_id"]
+    uuid_search_fields = ("room_id",)
+    ordering = ["-created_at", "-id"]
+
+    @admin.display(description="room")
+    def room_link(self, obj):
+        if obj.room_id is None:
+            return "-"
+        return format_html('<a href="../chatroom/{}/change/">{}</a>', obj.room_id, obj.room_id)
+
+
+# --- API keys ------------------------------------------------------------------------
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ScalableAdmin):
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    list_select_related = ["created_by"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return ["name", *self.readonly_fields]
+        return self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead, so the key's history stays
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing on a saved key is editable
+        api_key, plaintext = services.api_key_create(
+            actor=admin_actor(request), name=form.cleaned_data["name"]
+        )
+        obj.pk = api_key.pk
+        obj._state.adding = False
+        request._new_api_key = plaintext
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The secret exists only in this response: render it, never redirect with it.
+        return TemplateResponse(
+            request,
+            "admin/chatrooms/apikey/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "api_key": obj,
+                "plaintext": request._new_api_key,
+                "opts": self.opts,
+                "title": "API key created",
+            },
+        )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            services.api_key_revoke(actor=admin_actor(request), api_key=api_key)
+        self.message_user(request, "Revoked the selected key(s).", messages.SUCCESS)
