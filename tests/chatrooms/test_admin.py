@@ -1,0 +1,176 @@
+"""The Django admin: every page loads, and writes go through the services."""
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from chatrooms import services
+from chatrooms.models import (
+    ApiKey,
+    AuditAction,
+    AuditLogEntry,
+    AuditSource,
+    BlockedUser,
+    Chatroom,
+    PollStatus,
+)
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [model for model in admin.site._registry if model._meta.app_label == "chatrooms"]
+
+
+@pytest.fixture
+def populated(room, system_actor):
+    factories.BlockedUserFactory(room=room)
+    factories.PinnedMessageFactory(room=room)
+    poll = factories.PollFactory(room=room)
+    message = factories.ChatMessageFactory(room=room)
+    services.api_key_create(actor=system_actor, name="k")
+    return {"room": room, "poll": poll, "message": message}
+
+
+def test_every_chatroom_model_is_registered():
+    names = {model.__name__ for model in MODELS}
+    assert names >= {
+        "Chatroom",
+        "BlockedUser",
+        "PinnedMessage",
+        "Poll",
+        "PollOption",
+        "PollBallot",
+        "PollVote",
+        "CustomCounter",
+        "ChatMessage",
+        "AuditLogEntry",
+        "ApiKey",
+    }
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_changelist_search_and_change_pages_load(admin_client, populated, model):
+    opts = model._meta
+    changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+
+    assert admin_client.get(changelist).status_code == 200
+    assert admin_client.get(changelist, {"q": str(populated["room"].id)}).status_code == 200
+    assert admin_client.get(changelist, {"q": "text"}).status_code == 200
+    obj = model.objects.first()
+    if obj is not None:
+        change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        assert admin_client.get(change).status_code == 200
+
+
+def test_changelists_do_not_count_the_whole_table():
+    for model_admin in admin.site._registry.values():
+        if model_admin.model._meta.app_label == "chatrooms":
+            assert model_admin.show_full_result_count is False
+
+
+def test_search_by_room_uuid_is_an_exact_match(admin_client, room):
+    other = factories.ChatroomFactory()
+    factories.BlockedUserFactory(room=room, custom_name="mine")
+    factories.BlockedUserFactory(room=other, custom_name="theirs")
+
+    response = admin_client.get(
+        reverse("admin:chatrooms_blockeduser_changelist"), {"q": str(room.id)}
+    )
+
+    assert b"mine" in response.content
+    assert b"theirs" not in response.content
+
+
+def test_add_room_goes_through_the_service(admin_client):
+    response = admin_client.post(
+        reverse("admin:chatrooms_chatroom_add"),
+        {
+            "label": "Keynote",
+            "status": "CHAT_STATUS_ACTIVE",
+            "counter_keys": "like, heart",
+            "custom_counters-TOTAL_FORMS": "0",
+            "custom_counters-INITIAL_FORMS": "0",
+            "blocks-TOTAL_FORMS": "0",
+            "blocks-INITIAL_FORMS": "0",
+            "pinned_messages-TOTAL_FORMS": "0",
+            "pinned_messages-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302, response.content
+    room = Chatroom.objects.get(label="Keynote")
+    assert [c.key for c in room.custom_counters.all()] == ["like", "heart"]
+    entry = AuditLogEntry.objects.get(action=AuditAction.ROOM_CREATE, room=room)
+    assert entry.source == AuditSource.ADMIN
+
+
+def test_mute_action_is_audited(admin_client, room, superuser):
+    response = admin_client.post(
+        reverse("admin:chatrooms_chatroom_changelist"),
+        {"action": "mute", "_selected_action": [str(room.pk)]},
+    )
+
+    assert response.status_code == 302
+    room.refresh_from_db()
+    assert room.muted is True
+    entry = AuditLogEntry.objects.get(action=AuditAction.ROOM_MUTE)
+    assert entry.source == AuditSource.ADMIN
+    assert entry.actor_kind == "staff"
+
+
+def test_block_from_admin_then_unblock_action(admin_client, room):
+    response = admin_client.post(
+        reverse("admin:chatrooms_blockeduser_add"),
+        {
+            "room": str(room.pk),
+            "user_id": "spammer",
+            "device_id": "d1",
+            "custom_name": "Spam",
+            "reason": "links",
+        },
+    )
+    assert response.status_code == 302, response.content
+    block = BlockedUser.objects.get(user_id="spammer")
+    assert block.reason == "links"
+    assert block.action_taker_is_admin is True
+
+    admin_client.post(
+        reverse("admin:chatrooms_blockeduser_changelist"),
+        {"action": "unblock", "_selected_action": [str(block.pk)]},
+    )
+
+    block.refresh_from_db()
+    assert block.unblocked_at is not None
+    assert AuditLogEntry.objects.filter(action=AuditAction.USER_UNBLOCK).count() == 1
+
+
+def test_poll_actions_follow_the_transitions(admin_client, room):
+    poll = factories.PollFactory(room=room)
+    url = reverse("admin:chatrooms_poll_changelist")
+
+    admin_client.post(url, {"action": "close", "_selected_action": [str(poll.pk)]})
+    poll.refresh_from_db()
+    assert poll.status == PollStatus.QUEUED  # refused: not active
+
+    admin_client.post(url, {"action": "start", "_selected_action": [str(poll.pk)]})
+    poll.refresh_from_db()
+    assert poll.status == PollStatus.ACTIVE
+
+
+def test_api_key_secret_is_shown_once_on_add(admin_client):
+    response = admin_client.post(reverse("admin:chatrooms_apikey_add"), {"name": "partner"})
+
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="partner")
+    assert f"crk_{key.prefix}_".encode() in response.content
+    change = admin_client.get(reverse("admin:chatrooms_apikey_change", args=[key.pk]))
+    assert f"crk_{key.prefix}_".encode() not in change.content
+
+
+def test_audit_log_is_read_only_in_admin(admin_client, populated):
+    entry = AuditLogEntry.objects.first()
+    url = reverse("admin:chatrooms_auditlogentry_change", args=[entry.pk])
+
+    response = admin_client.post(url, {"reason": "edited"})
+
+    assert response.status_code == 403

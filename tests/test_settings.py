@@ -1,0 +1,54 @@
+"""Settings come from the environment, strictly."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_manage(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_missing_secret_key_without_debug_is_a_startup_error():
+    result = run_manage("check")
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_malformed_boolean_is_a_startup_error():
+    result = run_manage("check", DJANGO_DEBUG="maybe")
+
+    assert result.returncode != 0
+    assert "DJANGO_DEBUG must be a boolean" in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SECRET_KEY="x7!" + "k" * 60 + "Qz9#-production-like-secret",
+        DJANGO_ALLOWED_HOSTS="chat.example.com",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_seed_demo_is_refused_without_debug():
+    result = run_manage("seed_demo", DJANGO_SECRET_KEY="s" * 60, DATABASE_URL="sqlite:///:memory:")
+
+    assert result.returncode != 0
+    assert "development only" in result.stderr
