@@ -1,24 +1,31 @@
-"""Credentials: organisation API keys (and, later, chatroom tokens).
+"""Credentials: organisation API keys and chatroom tokens.
 
 Both travel as ``Authorization: Bearer <credential>``. API keys look like
-``crk_<prefix>_<secret>``; anything else is treated as a chatroom token.
+``crk_<prefix>_<secret>``; anything else is read as a chatroom token, a JWT
+(HS256) naming one room, one user and device, and a role. Refresh tokens are
+opaque, stored hashed, and rotate on every use.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import jwt
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
 from chatrooms.errors import PermissionDenied, Unauthenticated
-from chatrooms.models import ActorKind, ApiKey, AuditSource
+from chatrooms.models import ActorKind, ApiKey, AuditSource, Chatroom, RefreshToken, Role
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -63,6 +70,22 @@ class Actor:
             name=api_key.name,
             is_admin=True,
         )
+
+    @classmethod
+    def for_token(cls, claims: TokenClaims) -> Actor:
+        return cls(
+            kind=ActorKind.CHATROOM_TOKEN,
+            source=AuditSource.API,
+            id=claims.subject,
+            name=claims.name,
+            device_id=claims.device_id,
+            is_admin=claims.is_admin,
+            is_guest=claims.is_guest,
+        )
+
+    def with_name(self, custom_name: str | None) -> Actor:
+        """The same actor under the display name a request supplied."""
+        return replace(self, name=custom_name) if custom_name else self
 
     @classmethod
     def system(cls, name: str = "system", *, source: AuditSource = AuditSource.COMMAND) -> Actor:
@@ -135,6 +158,257 @@ def bearer_credential(request) -> str | None:
         ) from None
 
 
+# --- Chatroom tokens ---------------------------------------------------------------
+
+TOKEN_ALGORITHM = "HS256"
+TOKEN_TYPE = "chatroom"
+
+
+def token_secret() -> str:
+    if settings.CHATROOM_TOKEN_SECRET:
+        return settings.CHATROOM_TOKEN_SECRET
+    return hmac.new(settings.SECRET_KEY.encode(), b"chatroom-token", hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: str
+    chat_id: uuid.UUID
+    device_id: str
+    name: str
+    role: Role
+    expires_at: datetime
+    jti: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_guest(self) -> bool:
+        return self.role == Role.GUEST
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    claims: TokenClaims
+
+
+def _encode(
+    *, room_id, subject: str, device_id: str, name: str, role: Role, expires_at: datetime
+) -> tuple[str, TokenClaims]:
+    now = timezone.now()
+    claims = TokenClaims(
+        subject=subject,
+        chat_id=room_id,
+        device_id=device_id,
+        name=name,
+        role=role,
+        expires_at=expires_at,
+        jti=uuid.uuid4().hex,
+    )
+    payload = {
+        "iss": settings.CHATROOM_TOKEN_ISSUER,
+        "type": TOKEN_TYPE,
+        "tenant_id": settings.CHATROOM_TENANT_ID,
+        "sub": subject,
+        "chat_id": str(room_id),
+        "device_id": device_id,
+        "name": name,
+        "roles": [role],
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": claims.jti,
+    }
+    return jwt.encode(payload, token_secret(), algorithm=TOKEN_ALGORITHM), claims
+
+
+def _new_refresh_token(*, room_id, subject, device_id, name, role, family=None) -> tuple[str, int]:
+    plaintext = "crr_" + secrets.token_urlsafe(32)
+    ttl = settings.CHATROOM_REFRESH_TOKEN_TTL
+    RefreshToken.objects.create(
+        token_hash=hash_secret(plaintext),
+        family=family or uuid.uuid4(),
+        room_id=room_id,
+        subject=subject,
+        device_id=device_id,
+        name=name,
+        role=role,
+        expires_at=timezone.now() + ttl,
+    )
+    return plaintext, int(ttl.total_seconds())
+
+
+def _token_expiry(requested: datetime | None) -> datetime:
+    """The default lifetime, or a shorter one a client asked for (SDKs send
+    `expired_at` to test expiry); never longer than the default."""
+    default = timezone.now() + settings.CHATROOM_TOKEN_TTL
+    if requested is None or requested > default:
+        return default
+    return requested
+
+
+@transaction.atomic
+def chatroom_token_issue(
+    *,
+    room: Chatroom,
+    role: Role = Role.GUEST,
+    subject: str = "",
+    device_id: str = "",
+    name: str = "",
+    expired_at: datetime | None = None,
+) -> IssuedToken:
+    """Mint a token and a refresh token for one user of one room."""
+    subject = subject or str(uuid.uuid4())
+    device_id = device_id or str(uuid.uuid4())
+    name = name or ("Admin" if role == Role.ADMIN else "Guest")
+    expires_at = _token_expiry(expired_at)
+    token, claims = _encode(
+        room_id=room.pk,
+        subject=subject,
+        device_id=device_id,
+        name=name,
+        role=role,
+        expires_at=expires_at,
+    )
+    refresh, refresh_ttl = _new_refresh_token(
+        room_id=room.pk, subject=subject, device_id=device_id, name=name, role=role
+    )
+    return IssuedToken(
+        token=token,
+        expires_in=max(0, int((expires_at - timezone.now()).total_seconds())),
+        refresh_token=refresh,
+        refresh_expires_in=refresh_ttl,
+        claims=claims,
+    )
+
+
+def chatroom_token_refresh(
+    *, refresh_token: str, expired_at: datetime | None = None
+) -> IssuedToken:
+    """Exchange a refresh token for a new token and a new refresh token.
+
+    A refresh token works once. Presenting a used one again revokes its whole
+    family, so a stolen copy dies as soon as either party uses it twice.
+    """
+    with transaction.atomic():
+        row = (
+            RefreshToken.objects.select_for_update()
+            .filter(token_hash=hash_secret(refresh_token))
+            .first()
+        )
+        now = timezone.now()
+        reused = row is not None and row.used_at is not None
+        if reused:
+            # Committed before the error is raised: the revocation must stick.
+            RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(
+                revoked_at=now
+            )
+        else:
+            return _rotate(row, now=now, expired_at=expired_at)
+    raise Unauthenticated(
+        "The refresh token was already used; its whole family is now revoked.",
+        reason="REFRESH_TOKEN_REUSED",
+    )
+
+
+def _rotate(row: RefreshToken | None, *, now: datetime, expired_at: datetime | None) -> IssuedToken:
+    if row is None:
+        raise Unauthenticated(
+            "The refresh token is not recognised.", reason="REFRESH_TOKEN_UNKNOWN"
+        )
+    if row.revoked_at is not None:
+        raise Unauthenticated("The refresh token has been revoked.", reason="REFRESH_TOKEN_REVOKED")
+    if row.expires_at <= now:
+        raise Unauthenticated("The refresh token has expired.", reason="REFRESH_TOKEN_EXPIRED")
+    if not Chatroom.objects.filter(pk=row.room_id).exists():
+        raise Unauthenticated("The chatroom no longer exists.", reason="CHATROOM_GONE")
+    row.used_at = now
+    row.save(update_fields=["used_at"])
+    expires_at = _token_expiry(expired_at)
+    role = Role(row.role)
+    token, claims = _encode(
+        room_id=row.room_id,
+        subject=row.subject,
+        device_id=row.device_id,
+        name=row.name,
+        role=role,
+        expires_at=expires_at,
+    )
+    refresh, refresh_ttl = _new_refresh_token(
+        room_id=row.room_id,
+        subject=row.subject,
+        device_id=row.device_id,
+        name=row.name,
+        role=role,
+        family=row.family,
+    )
+    return IssuedToken(
+        token=token,
+        expires_in=max(0, int((expires_at - now).total_seconds())),
+        refresh_token=refresh,
+        refresh_expires_in=refresh_ttl,
+        claims=claims,
+    )
+
+
+def chatroom_token_verify(token: str) -> tuple[TokenClaims, Chatroom]:
+    """Check a token's signature, expiry and room; return its claims and the room."""
+    try:
+        payload = jwt.decode(
+            token,
+            token_secret(),
+            algorithms=[TOKEN_ALGORITHM],
+            issuer=settings.CHATROOM_TOKEN_ISSUER,
+            options={"require": ["exp", "iat", "sub", "chat_id", "roles", "jti"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("The chatroom token has expired.", reason="TOKEN_EXPIRED") from None
+    except jwt.InvalidTokenError:
+        raise Unauthenticated("The chatroom token is invalid.", reason="TOKEN_INVALID") from None
+    try:
+        roles = payload["roles"]
+        role = Role(roles[0]) if isinstance(roles, list) and roles else None
+        chat_id = uuid.UUID(payload["chat_id"])
+        if payload.get("type") != TOKEN_TYPE or role is None:
+            raise ValueError
+    except (ValueError, TypeError, KeyError):
+        raise Unauthenticated("The chatroom token is invalid.", reason="TOKEN_INVALID") from None
+    room = Chatroom.objects.filter(pk=chat_id).first()
+    if room is None:
+        raise Unauthenticated("The chatroom of this token does not exist.", reason="CHATROOM_GONE")
+    claims = TokenClaims(
+        subject=str(payload["sub"]),
+        chat_id=chat_id,
+        device_id=str(payload.get("device_id", "")),
+        name=str(payload.get("name", "")),
+        role=role,
+        expires_at=datetime.fromtimestamp(payload["exp"], tz=UTC),
+        jti=str(payload["jti"]),
+    )
+    return claims, room
+
+
+def realtime_signature(token: str) -> str:
+    """What a broker's custom authorizer can check the token against."""
+    digest = hmac.new(token_secret().encode(), token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class ChatroomPrincipal:
+    claims: TokenClaims
+    room: Chatroom
+    is_authenticated = True
+
+    def actor(self) -> Actor:
+        return Actor.for_token(self.claims)
+
+
 class BearerAuthentication(BaseAuthentication):
     """Recognises either credential; the view's permission says which it needs."""
 
@@ -144,8 +418,9 @@ class BearerAuthentication(BaseAuthentication):
             return None
         if credential.startswith(API_KEY_SCHEME + "_"):
             principal = ApiKeyPrincipal(api_key_authenticate(credential))
-            return principal, principal
-        raise Unauthenticated("The credential is not recognised.", reason="CREDENTIAL_UNKNOWN")
+        else:
+            principal = ChatroomPrincipal(*chatroom_token_verify(credential))
+        return principal, principal
 
     def authenticate_header(self, request):
         return "Bearer"
@@ -164,5 +439,35 @@ class HasApiKey(BasePermission):
             raise PermissionDenied(
                 "This operation needs an API key, not a chatroom token.",
                 reason="API_KEY_REQUIRED",
+            )
+        return True
+
+
+class HasChatroomToken(BasePermission):
+    """A chatroom token with any role; the token names the room."""
+
+    def has_permission(self, request, view):
+        if request.auth is None:
+            raise Unauthenticated(
+                "This operation needs a chatroom token: 'Authorization: Bearer <token>'.",
+                reason="TOKEN_REQUIRED",
+            )
+        if not isinstance(request.auth, ChatroomPrincipal):
+            raise PermissionDenied(
+                "This operation needs a chatroom token, not an API key.",
+                reason="TOKEN_REQUIRED",
+            )
+        return True
+
+
+class IsChatroomAdmin(HasChatroomToken):
+    """A chatroom token with ROLE_ADMIN."""
+
+    def has_permission(self, request, view):
+        super().has_permission(request, view)
+        if not request.auth.claims.is_admin:
+            raise PermissionDenied(
+                "This operation needs a chatroom token with ROLE_ADMIN.",
+                reason="ADMIN_ROLE_REQUIRED",
             )
         return True

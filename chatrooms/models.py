@@ -367,6 +367,35 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+class Role(models.TextChoices):
+    GUEST = "ROLE_GUEST", "Guest"
+    VIEWER = "ROLE_VIEWER", "Viewer"
+    ADMIN = "ROLE_ADMIN", "Admin"
+
+
+class RefreshToken(models.Model):
+    """A chatroom refresh token, stored as a hash and usable once.
+
+    Each use issues a new token in the same ``family``; presenting a used one
+    again means it leaked, so the whole family is revoked.
+    """
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    family = models.UUIDField(default=uuid.uuid4, db_index=True)
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="+")
+    subject = models.CharField(max_length=128)
+    device_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=128)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"refresh token of {self.subject} in {self.room_id}"
+
+
 class AuditAction(models.TextChoices):
     ROOM_CREATE = "room.create", "Room created"
     ROOM_UPDATE = "room.update", "Room updated"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 
 from chatrooms.models import (
     BlockedUser,
+    ChatMessage,
     Chatroom,
     CustomCounter,
     PinnedMessage,
@@ -46,3 +47,66 @@ def chatroom_get_state(*, room: Chatroom) -> ChatroomState:
         active_poll=active_polls[0] if active_polls else None,
         custom_counters=list(CustomCounter.objects.filter(room=room)),
     )
+
+
+# --- Messages ---------------------------------------------------------------------
+
+MESSAGE_LIMIT_DEFAULT = 10
+MESSAGE_LIMIT_MAX = 100
+
+
+def active_block_keys(*, room: Chatroom) -> tuple[set[str], set[str]]:
+    """The (user ids, device ids) blocked in a room right now, in one query."""
+    user_ids: set[str] = set()
+    device_ids: set[str] = set()
+    for user_id, device_id in (
+        BlockedUser.objects.active().filter(room=room).values_list("user_id", "device_id")
+    ):
+        user_ids.add(user_id)
+        if device_id:
+            device_ids.add(device_id)
+    return user_ids, device_ids
+
+
+def message_list(
+    *,
+    room: Chatroom,
+    viewer_id: str,
+    viewer_is_admin: bool,
+    before_at=None,
+    after_at=None,
+    limit: int = MESSAGE_LIMIT_DEFAULT,
+    from_oldest: bool = False,
+    types: list[str] | None = None,
+) -> list[ChatMessage]:
+    """History as the viewer may see it, in the upstream paging contract.
+
+    Newest first by default (``before_at`` pages back); ``from_oldest`` lists
+    oldest first (``after_at`` pages forward). Deleted messages are hidden from
+    everyone but admins; messages of currently blocked users are shown only to
+    admins and to their sender. Each message gets ``sender_blocked``.
+    """
+    queryset = ChatMessage.objects.filter(room=room)
+    if before_at is not None:
+        queryset = queryset.filter(received_at__lt=before_at)
+    if after_at is not None:
+        queryset = queryset.filter(received_at__gt=after_at)
+    if types:
+        queryset = queryset.filter(type__in=types)
+    blocked_users = BlockedUser.objects.active().filter(room=room)
+    blocked_match = Q(user_id__in=blocked_users.values("user_id")) | Q(
+        user_device_id__in=blocked_users.exclude(device_id="").values("device_id")
+    )
+    if not viewer_is_admin:
+        queryset = queryset.filter(deleted_at__isnull=True).exclude(
+            blocked_match & ~Q(user_id=viewer_id)
+        )
+    order = ("received_at", "id") if from_oldest else ("-received_at", "-id")
+    messages = list(queryset.order_by(*order)[:limit])
+    if messages:
+        user_ids, device_ids = active_block_keys(room=room)
+        for message in messages:
+            message.sender_blocked = (
+                message.user_id in user_ids or message.user_device_id in device_ids
+            )
+    return messages

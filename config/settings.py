@@ -207,3 +207,20 @@ LOGGING = {
 # Defaults for a new room's message_setting (upstream exposes them read-only).
 CHATROOM_MESSAGE_TTL = timedelta(seconds=env_int("CHATROOM_MESSAGE_TTL_SECONDS", 86400))
 CHATROOM_BATCH_WINDOW = timedelta(milliseconds=env_int("CHATROOM_BATCH_WINDOW_MS", 1000))
+
+# Chatroom tokens (JWT, HS256). The signing secret defaults to one derived from
+# SECRET_KEY; set CHATROOM_TOKEN_SECRET to rotate it independently.
+CHATROOM_TOKEN_SECRET = env_str("CHATROOM_TOKEN_SECRET") or None
+CHATROOM_TOKEN_TTL = timedelta(seconds=env_int("CHATROOM_TOKEN_TTL_SECONDS", 86400))
+CHATROOM_REFRESH_TOKEN_TTL = timedelta(
+    seconds=env_int("CHATROOM_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400)
+)
+CHATROOM_TOKEN_ISSUER = env_str("CHATROOM_TOKEN_ISSUER", "chatroom")
+CHATROOM_TENANT_ID = env_str("CHATROOM_TENANT_ID", "default")
+
+# What GET /chatrooms/config tells clients about the realtime (MQTT) link.
+# {room} and {device} are filled per room and per client.
+CHATROOM_REALTIME_ENDPOINT = env_str("CHATROOM_REALTIME_ENDPOINT", "127.0.0.1:1883")
+CHATROOM_REALTIME_AUTHORIZER = env_str("CHATROOM_REALTIME_AUTHORIZER", "chatroom-token")
+CHATROOM_TOPIC_SUB = env_str("CHATROOM_TOPIC_SUB", "chatrooms/{room}/messages")
+CHATROOM_TOPIC_PUB = env_str("CHATROOM_TOPIC_PUB", "chatrooms/{room}/inbox")
