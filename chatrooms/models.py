@@ -98,6 +98,11 @@ class Chatroom(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("moderate_chatroom", "Can moderate rooms in the console"),
+            ("administer_chatroom",
+             "Can administer rooms in the console (create, status, counters, API keys)"),
+        ]
         indexes = [
             models.Index(fields=["-created_at"], name="chatrooms_room_created_idx"),
             models.Index(fields=["status", "-created_at"], name="chatrooms_room_status_idx"),

@@ -110,3 +110,28 @@ def message_list(
                 message.user_id in user_ids or message.user_device_id in device_ids
             )
     return messages
+
+
+# --- Polls ------------------------------------------------------------------------
+
+POLL_PAGE_SIZE_DEFAULT = 10
+POLL_PAGE_SIZE_MAX = 100
+
+
+def poll_list(*, room: Chatroom, page_size: int, after: tuple | None = None) -> tuple[list, bool]:
+    """One page of a room's polls, oldest first, keyset-paged on (created_at, id).
+
+    Returns the polls (options prefetched) and whether more follow.
+    """
+    queryset = poll_queryset().filter(room=room).order_by("created_at", "id")
+    if after is not None:
+        created_at, poll_id = after
+        queryset = queryset.filter(
+            Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=poll_id)
+        )
+    polls = list(queryset[: page_size + 1])
+    return polls[:page_size], len(polls) > page_size
+
+
+def poll_get(*, room: Chatroom, poll_id) -> Poll | None:
+    return poll_queryset().filter(room=room, pk=poll_id).first()
