@@ -100,8 +100,10 @@ class Chatroom(models.Model):
         ordering = ["-created_at"]
         permissions = [
             ("moderate_chatroom", "Can moderate rooms in the console"),
-            ("administer_chatroom",
-             "Can administer rooms in the console (create, status, counters, API keys)"),
+            (
+                "administer_chatroom",
+                "Can administer rooms in the console (create, status, counters, API keys)",
+            ),
         ]
         indexes = [
             models.Index(fields=["-created_at"], name="chatrooms_room_created_idx"),

@@ -118,12 +118,17 @@ POLL_PAGE_SIZE_DEFAULT = 10
 POLL_PAGE_SIZE_MAX = 100
 
 
-def poll_list(*, room: Chatroom, page_size: int, after: tuple | None = None) -> tuple[list, bool]:
+def poll_list(
+    *, room: Chatroom, page_size: int, after: tuple | None = None, include_queued: bool = True
+) -> tuple[list, bool]:
     """One page of a room's polls, oldest first, keyset-paged on (created_at, id).
 
-    Returns the polls (options prefetched) and whether more follow.
+    Queued polls are drafts: viewers' lists leave them out. Returns the polls
+    (options prefetched) and whether more follow.
     """
     queryset = poll_queryset().filter(room=room).order_by("created_at", "id")
+    if not include_queued:
+        queryset = queryset.exclude(status=PollStatus.QUEUED)
     if after is not None:
         created_at, poll_id = after
         queryset = queryset.filter(

@@ -47,6 +47,7 @@ from chatrooms.models import (
     PollStatus,
     PollType,
     PollVote,
+    RefreshToken,
     counter_key_validator,
 )
 
@@ -478,6 +479,33 @@ def user_unblock(*, actor: Actor, room: Chatroom, user_id: str, reason: str = ""
         },
     )
     return block
+
+
+@transaction.atomic
+def user_rename(*, actor: Actor, room: Chatroom, custom_name: str) -> None:
+    """Change the caller's display name in a room.
+
+    A token's claims cannot change, so the name is stored on the caller's
+    refresh tokens: every token refreshed from now on carries it.
+    """
+    _require_active(room)
+    name = custom_name.strip()
+    if not name:
+        raise InvalidArgument(
+            "The name cannot be empty.", field_violations=[("custom_name", "Required.")]
+        )
+    RefreshToken.objects.filter(
+        room=room, subject=actor.id, revoked_at__isnull=True, used_at__isnull=True
+    ).update(name=name)
+    audit_record(
+        actor=actor,
+        action=AuditAction.USER_RENAME,
+        room=room,
+        target_type="user",
+        target_id=actor.id,
+        before={"custom_name": actor.name},
+        after={"custom_name": name},
+    )
 
 
 # --- Pins and messages ------------------------------------------------------------

@@ -192,7 +192,17 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/bv/chatroom/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ChatStatus": "chatrooms.models.ChatStatus",
+        "ChatMode": "chatrooms.models.ChatMode",
+        "PollType": "chatrooms.models.PollType",
+        "PollStatus": "chatrooms.models.PollStatus",
+        "InteractionType": "chatrooms.models.InteractionType",
+        "Role": "chatrooms.models.Role",
+        "SendableInteractionType": ["INTERACTION_TYPE_TEXT", "INTERACTION_TYPE_CUSTOM"],
+        "ChangeChatStatusAction": ["ACTION_ACTIVE", "ACTION_INACTIVE"],
+        "ChangeChatroomPollAction": ["ACTION_START", "ACTION_CLOSE", "ACTION_ARCHIVE"],
+    },
 }
 
 LOGGING = {

@@ -19,13 +19,16 @@ from rest_framework import serializers
 
 from chatrooms.models import (
     BlockedUser,
+    ChatMessage,
     ChatMode,
     ChatStatus,
     CustomCounter,
+    InteractionType,
     PinnedMessage,
     Poll,
     PollStatus,
     PollType,
+    Role,
     counter_key_validator,
 )
 from chatrooms.selectors import ChatroomState
@@ -88,7 +91,10 @@ def render_pinned_message(pin: PinnedMessage) -> dict:
     }
 
 
-def render_poll(poll: Poll) -> dict:
+def render_poll(poll: Poll, *, reveal_answers: bool = True) -> dict:
+    """`reveal_answers=False` (for viewers) hides which options are correct until the
+    poll has ended, so a quiz's answer does not travel with its question."""
+    reveal = reveal_answers or poll.status in (PollStatus.CLOSED, PollStatus.ARCHIVED)
     return {
         "id": str(poll.id),
         "type": poll.type,
@@ -100,7 +106,7 @@ def render_poll(poll: Poll) -> dict:
                 {
                     "id": str(option.id),
                     "text": option.text,
-                    "corrected": option.corrected,
+                    "corrected": option.corrected and reveal,
                     "votes_count": option.votes_count,
                 }
                 for option in poll.options.all()
@@ -130,7 +136,31 @@ def render_viewer_info(room) -> dict:
     }
 
 
-def render_chat(state: ChatroomState) -> dict:
+def render_message(message: ChatMessage) -> dict:
+    """A stored message as an `InteractionMessage`."""
+    body = {
+        "id": str(message.id),
+        "user": {
+            "id": message.user_id,
+            "device_id": message.user_device_id,
+            "custom_name": message.user_custom_name,
+            "is_admin": message.user_is_admin,
+            "is_guest": message.user_is_guest,
+            "blocked": getattr(message, "sender_blocked", message.user_blocked),
+        },
+        "type": message.type,
+        "created_at": format_timestamp(message.received_at),
+        "sent_at": format_timestamp(message.sent_at),
+        "received_at": format_timestamp(message.received_at),
+    }
+    if message.type == InteractionType.TEXT:
+        body["text_message"] = {"text": message.text, "filtered": False}
+    elif message.type == InteractionType.CUSTOM:
+        body["custom_message"] = message.payload.get("custom_message", {})
+    return body
+
+
+def render_chat(state: ChatroomState, *, reveal_answers: bool = True) -> dict:
     room = state.room
     chat = {
         "id": str(room.id),
@@ -138,7 +168,11 @@ def render_chat(state: ChatroomState) -> dict:
         "status": room.status,
         "blocked_users": [render_blocked_user(block) for block in state.blocked_users],
         "pinned_messages": [render_pinned_message(pin) for pin in state.pinned_messages],
-        "active_poll": render_poll(state.active_poll) if state.active_poll else None,
+        "active_poll": (
+            render_poll(state.active_poll, reveal_answers=reveal_answers)
+            if state.active_poll
+            else None
+        ),
         "viewer_info": render_viewer_info(room),
         "custom_counters": [render_custom_counter(c) for c in state.custom_counters],
         "message_setting": {
@@ -162,6 +196,15 @@ class StrictCharField(serializers.CharField):
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Only JSON integers (not "5", not 5.5, not true)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -208,6 +251,253 @@ class CreateChatroomInput(serializers.Serializer):
 
     def validate_custom_counters(self, value):
         return validate_unique_keys(value)
+
+
+NAME_MAX = 128
+ID_MAX = 128
+TEXT_MAX = 2000
+CUSTOM_VALUE_MAX = 8192
+
+
+def id_field(**kwargs):
+    return StrictCharField(max_length=ID_MAX, trim_whitespace=False, **kwargs)
+
+
+def name_field(**kwargs):
+    return StrictCharField(max_length=NAME_MAX, required=False, allow_blank=True, **kwargs)
+
+
+class ChatroomUserInput(serializers.Serializer):
+    """`action_taker`: only `custom_name` is read; the rest comes from the token."""
+
+    custom_name = name_field(
+        help_text="The name shown for whoever acts. Defaults to the token's name."
+    )
+
+
+class ActionTakerInput(serializers.Serializer):
+    action_taker = ChatroomUserInput(required=False)
+
+
+class ChangeStatusInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["ACTION_ACTIVE", "ACTION_INACTIVE"])
+
+
+class UpdateCustomCountersInput(serializers.Serializer):
+    custom_counters = CustomCounterKeyInput(
+        many=True,
+        help_text="Required. The keys to count, in order; keys left out are "
+        "disabled (values kept).",
+    )
+
+    def validate_custom_counters(self, value):
+        return validate_unique_keys(value)
+
+
+class CreateTokenInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False, default=Role.GUEST)
+    device_id = id_field(
+        required=False, allow_blank=True, help_text="Defaults to a generated UUID."
+    )
+    subject = id_field(
+        required=False, allow_blank=True, help_text="The user id. Defaults to a generated UUID."
+    )
+    name = name_field(help_text='Display name. Defaults to "Admin" or "Guest".')
+    expired_at = serializers.DateTimeField(
+        required=False,
+        help_text="Extension used by the SDK samples: an earlier expiry "
+        "than the default (never a later one).",
+    )
+
+
+class RefreshTokenInput(serializers.Serializer):
+    refresh_token = StrictCharField(max_length=200)
+    expired_at = serializers.DateTimeField(required=False)
+
+
+class BlockedUserInput(serializers.Serializer):
+    id = id_field()
+    device_id = id_field(required=False, allow_blank=True)
+    custom_name = name_field()
+    action_taker = ChatroomUserInput(required=False)
+
+
+class BlockUserInput(serializers.Serializer):
+    blocked_user = BlockedUserInput()
+
+
+class UnblockedUserInput(serializers.Serializer):
+    id = id_field()
+    action_taker = ChatroomUserInput(required=False)
+
+
+class UnblockUserInput(serializers.Serializer):
+    unblocked_user = UnblockedUserInput()
+
+
+class UpdateUserInput(serializers.Serializer):
+    custom_name = StrictCharField(max_length=NAME_MAX)
+
+
+class SenderInput(serializers.Serializer):
+    id = id_field(required=False, allow_blank=True)
+    device_id = id_field(required=False, allow_blank=True)
+    custom_name = name_field()
+
+
+class PinnedMessageBodyInput(serializers.Serializer):
+    id = id_field()
+    text = StrictCharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, trim_whitespace=False
+    )
+    sender = SenderInput(required=False)
+
+
+class PinnedMessageInput(serializers.Serializer):
+    message = PinnedMessageBodyInput()
+    action_taker = ChatroomUserInput(required=False)
+
+
+class PinMessageInput(serializers.Serializer):
+    pinned_message = PinnedMessageInput()
+
+
+class UnpinnedMessageBodyInput(serializers.Serializer):
+    id = id_field()
+
+
+class UnpinnedMessageInput(serializers.Serializer):
+    message = UnpinnedMessageBodyInput()
+    action_taker = ChatroomUserInput(required=False)
+
+
+class UnpinMessageInput(serializers.Serializer):
+    unpinned_message = UnpinnedMessageInput()
+
+
+class ViewerInfoInput(serializers.Serializer):
+    enabled = StrictBooleanField()
+
+
+class UpdateViewerInfoInput(serializers.Serializer):
+    viewer_info = ViewerInfoInput()
+    action_taker = ChatroomUserInput(required=False)
+
+
+class PollOptionInput(serializers.Serializer):
+    id = serializers.UUIDField(
+        required=False,
+        help_text="Required on update for options that already exist; omit for new options.",
+    )
+    text = StrictCharField(max_length=500)
+    corrected = StrictBooleanField(required=False, default=False)
+
+
+class MultiChoiceInput(serializers.Serializer):
+    question = StrictCharField(max_length=500)
+    options = PollOptionInput(many=True)
+
+
+class PollInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=PollType.choices)
+    multi_choice = MultiChoiceInput()
+
+
+class PollEnvelopeInput(serializers.Serializer):
+    poll = PollInput()
+
+
+class ChangePollInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["ACTION_START", "ACTION_CLOSE", "ACTION_ARCHIVE"])
+    action_taker = ChatroomUserInput(required=False)
+
+
+class VoteOptionInput(serializers.Serializer):
+    id = serializers.UUIDField()
+
+
+class VoteMultiChoiceInput(serializers.Serializer):
+    options = VoteOptionInput(many=True)
+
+
+class VotePollInput(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=PollType.choices)
+    multi_choice = VoteMultiChoiceInput()
+
+
+class VoteBodyInput(serializers.Serializer):
+    poll = VotePollInput()
+
+
+class VoteInput(serializers.Serializer):
+    vote = VoteBodyInput()
+
+
+class TextMessageInput(serializers.Serializer):
+    text = StrictCharField(max_length=TEXT_MAX, trim_whitespace=False)
+
+
+class IncrementInput(serializers.Serializer):
+    key = StrictCharField(max_length=64, trim_whitespace=False)
+    value = StrictIntegerField(min_value=-(2**31), max_value=2**31 - 1)
+
+
+class CustomMessageInput(serializers.Serializer):
+    value = StrictCharField(
+        max_length=CUSTOM_VALUE_MAX, required=False, allow_blank=True, trim_whitespace=False
+    )
+    incr = IncrementInput(required=False)
+
+
+class MessageUserInput(serializers.Serializer):
+    custom_name = name_field()
+
+
+SENDABLE_TYPES = [InteractionType.TEXT, InteractionType.CUSTOM]
+
+
+class SendMessageInput(serializers.Serializer):
+    """An `InteractionMessage` a client sends; the server fills id, times and user."""
+
+    id = serializers.UUIDField(
+        required=False,
+        help_text="Optional client-chosen UUID; sending the same id twice is ALREADY_EXISTS.",
+    )
+    type = serializers.ChoiceField(choices=[(t.value, t.label) for t in SENDABLE_TYPES])
+    user = MessageUserInput(required=False)
+    text_message = TextMessageInput(required=False)
+    custom_message = CustomMessageInput(required=False)
+    sent_at = serializers.DateTimeField(
+        required=False, help_text="When the client sent it. Defaults to the time it was received."
+    )
+
+    def validate(self, data):
+        body = {InteractionType.TEXT: "text_message", InteractionType.CUSTOM: "custom_message"}[
+            data["type"]
+        ]
+        if body not in data:
+            raise serializers.ValidationError({body: [f"Required for type {data['type']}."]})
+        return data
+
+
+class MessageListQuery(serializers.Serializer):
+    before_at = serializers.DateTimeField(required=False)
+    after_at = serializers.DateTimeField(required=False)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, help_text="Default 10; values over 100 are read as 100."
+    )
+    from_oldest = serializers.BooleanField(required=False, default=False)
+    types = serializers.ListField(
+        child=serializers.ChoiceField(choices=InteractionType.choices), required=False
+    )
+
+
+class PageQuery(serializers.Serializer):
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, help_text="Default 10; values over 100 are read as 100."
+    )
+    page_token = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
 # --- Output, for the schema --------------------------------------------------------
@@ -316,3 +606,98 @@ class StatusOutput(serializers.Serializer):
     code = serializers.IntegerField(help_text="gRPC status code (not the HTTP status).")
     message = serializers.CharField()
     details = serializers.ListField(child=serializers.DictField())
+
+
+class EmptyOutput(serializers.Serializer):
+    """`{}`: what action endpoints answer."""
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds.")
+    refresh_token = serializers.CharField()
+    refresh_expires_in = serializers.IntegerField(help_text="Seconds.")
+
+
+class RefreshOutput(serializers.Serializer):
+    token = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds.")
+    refresh_token = serializers.CharField(
+        help_text="Extension: the rotated refresh token. The one sent is now used up."
+    )
+    refresh_expires_in = serializers.IntegerField(help_text="Extension. Seconds.")
+
+
+class ConnectionOutput(serializers.Serializer):
+    endpoint = serializers.CharField()
+    authorizer = serializers.CharField()
+    token = serializers.CharField()
+    signature = serializers.CharField()
+    client_id = serializers.CharField()
+
+
+class TopicOutput(serializers.Serializer):
+    pub = serializers.CharField()
+    sub = serializers.CharField()
+
+
+class ConfigUserOutput(serializers.Serializer):
+    is_admin = serializers.BooleanField()
+    is_guest = serializers.BooleanField()
+    customer_id = serializers.CharField()
+    device_id = serializers.CharField()
+    custom_name = serializers.CharField()
+
+
+class TokenExpiryOutput(serializers.Serializer):
+    expired_at = serializers.DateTimeField()
+
+
+class ConfigOutput(serializers.Serializer):
+    connection = ConnectionOutput()
+    topic = TopicOutput()
+    user = ConfigUserOutput()
+    token = TokenExpiryOutput()
+
+
+class TextMessageOutput(serializers.Serializer):
+    text = serializers.CharField()
+    filtered = serializers.BooleanField()
+
+
+class IncrementOutput(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.IntegerField()
+
+
+class CustomMessageOutput(serializers.Serializer):
+    value = serializers.CharField(required=False)
+    incr = IncrementOutput(required=False)
+
+
+class InteractionMessageOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    user = ChatUserOutput()
+    type = serializers.ChoiceField(choices=InteractionType.choices)
+    text_message = TextMessageOutput(required=False)
+    custom_message = CustomMessageOutput(required=False)
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+
+
+class MessageEnvelopeOutput(serializers.Serializer):
+    message = InteractionMessageOutput()
+
+
+class MessagesOutput(serializers.Serializer):
+    messages = InteractionMessageOutput(many=True)
+
+
+class PollEnvelopeOutput(serializers.Serializer):
+    poll = PollOutput()
+
+
+class PollsPageOutput(serializers.Serializer):
+    polls = PollOutput(many=True)
+    next_page_token = serializers.CharField(help_text="Empty on the last page.")

@@ -1,11 +1,59 @@
-"""Routes of `/bv/chatroom/v1`. Custom verbs (`:mute`, `:block`) are literal."""
+"""Routes of `/bv/chatroom/v1`. Custom verbs (`:mute`, `:block`) are literal.
 
-from django.urls import path
+Path ids match any segment up to `/` or `:`; views check that they are UUIDs,
+so a malformed id is a 400 (INVALID_ARGUMENT) rather than an unknown path.
+"""
+
+from django.urls import path, register_converter
 
 from chatrooms.api import views
+
+
+class SegmentConverter:
+    regex = r"[^/:]+"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return str(value)
+
+
+register_converter(SegmentConverter, "segment")
 
 app_name = "chatroom_api"
 
 urlpatterns = [
     path("chatrooms", views.ChatroomsView.as_view(), name="chatrooms"),
+    path("chatrooms:mute", views.MuteView.as_view(), name="mute"),
+    path("chatrooms:unmute", views.UnmuteView.as_view(), name="unmute"),
+    path("chatrooms/config", views.ConfigView.as_view(), name="config"),
+    path("chatrooms/tokens:refresh", views.RefreshTokenView.as_view(), name="refresh-token"),
+    path("chatrooms/viewer-infos", views.ViewerInfoView.as_view(), name="viewer-info"),
+    path("chatrooms/users", views.UpdateUserView.as_view(), name="users"),
+    path("chatrooms/users:block", views.BlockView.as_view(), name="block"),
+    path("chatrooms/users:unblock", views.UnblockView.as_view(), name="unblock"),
+    path("chatrooms/messages", views.MessagesView.as_view(), name="messages"),
+    path("chatrooms/messages:pin", views.PinView.as_view(), name="pin"),
+    path("chatrooms/messages:unpin", views.UnpinView.as_view(), name="unpin"),
+    path("chatrooms/messages/<segment:message_id>", views.MessageView.as_view(), name="message"),
+    path("chatrooms/polls", views.PollsView.as_view(), name="polls"),
+    path("chatrooms/polls/<segment:poll_id>", views.PollView.as_view(), name="poll"),
+    path(
+        "chatrooms/polls/<segment:poll_id>:change",
+        views.ChangePollView.as_view(),
+        name="poll-change",
+    ),
+    path("chatrooms/polls/<segment:poll_id>:vote", views.VoteView.as_view(), name="poll-vote"),
+    path(
+        "chatrooms/<segment:room_id>:change-status",
+        views.ChangeStatusView.as_view(),
+        name="change-status",
+    ),
+    path(
+        "chatrooms/<segment:room_id>/custom-counters",
+        views.CustomCountersView.as_view(),
+        name="custom-counters",
+    ),
+    path("chatrooms/<segment:room_id>/tokens", views.TokensView.as_view(), name="tokens"),
 ]

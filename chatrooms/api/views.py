@@ -1,14 +1,29 @@
-"""Views of the `/bv/chatroom/v1` API: validate, authorise, call one service, render."""
+"""Views of the `/bv/chatroom/v1` API: validate, authorise, call one service, render.
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+The chatroom-token operations act on the room the token names; only the
+API-key operations carry a room id in the path.
+"""
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatrooms import services
+from chatrooms import auth, selectors, services
 from chatrooms.api import serializers as s
 from chatrooms.api.parsers import AnyContentTypeJSONParser
-from chatrooms.auth import HasApiKey
+from chatrooms.auth import HasApiKey, HasChatroomToken, IsChatroomAdmin
+from chatrooms.errors import InvalidArgument, NotFound
+from chatrooms.models import Chatroom, ChatStatus, InteractionType, PollType
 from chatrooms.selectors import ChatroomState
 
 ERROR_RESPONSES = {
@@ -36,29 +51,88 @@ def responses(ok, *extra_codes: int, **described) -> dict:
 class ApiView(APIView):
     parser_classes = [JSONParser, AnyContentTypeJSONParser]
 
+    def initial(self, request, *args, **kwargs):
+        # A wrong method is 405 whatever the credential: check it before authorising.
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
     def validated(self, serializer_class, data=None):
         serializer = serializer_class(data=self.request.data if data is None else data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
+    def validated_query(self, serializer_class):
+        return self.validated(serializer_class, data=self.request.query_params)
+
     @property
     def actor(self) -> services.Actor:
         return self.request.auth.actor()
 
+    def actor_named(self, data: dict, *path: str) -> services.Actor:
+        """The token's actor under the `action_taker.custom_name` found at `path`."""
+        for key in path:
+            data = data.get(key) or {}
+        return self.actor.with_name(data.get("custom_name"))
+
+    @property
+    def room(self) -> Chatroom:
+        """The room the chatroom token names."""
+        return self.request.auth.room
+
+
+def parse_uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"{field} must be a UUID.", field_violations=[(field, "Must be a UUID.")]
+        ) from None
+
+
+def room_or_404(room_id: str) -> Chatroom:
+    room = Chatroom.objects.filter(pk=parse_uuid(room_id, "id")).first()
+    if room is None:
+        raise NotFound("No such chatroom.", reason="CHATROOM_NOT_FOUND")
+    return room
+
+
+def poll_or_404(room: Chatroom, poll_id: str):
+    poll = selectors.poll_get(room=room, poll_id=parse_uuid(poll_id, "id"))
+    if poll is None:
+        raise NotFound("No such poll in this chatroom.", reason="POLL_NOT_FOUND")
+    poll.room = room  # the token's room, already loaded
+    return poll
+
+
+def clamp(value: int | None, default: int, maximum: int) -> int:
+    return default if value is None else min(value, maximum)
+
+
+EMPTY = {200: s.EmptyOutput, **ERROR_RESPONSES}
+EXTENSION = {"x-extension": "Not in the upstream API; see docs/api.md."}
+API_KEY_AUTH = [{"ApiKey": []}]
+TOKEN_AUTH = [{"ChatroomToken": []}]
+
+
+# --- Rooms -----------------------------------------------------------------------------
+
 
 class ChatroomsView(ApiView):
-    """`/chatrooms`: create (API key)."""
+    """`/chatrooms`: create (API key) and get the token's room (chatroom token)."""
 
     def get_permissions(self):
-        return [HasApiKey()]
+        return [HasApiKey()] if self.request.method == "POST" else [HasChatroomToken()]
 
     @extend_schema(
         operation_id="PublicChatroomService_CreateChatroom",
         summary="Create chatroom",
         description="Creates a chatroom, optionally declaring its custom counters. "
-        "Authenticated with an API key. Output-only and unknown fields are ignored.",
+        "Output-only and unknown fields are ignored.",
         request=s.CreateChatroomInput,
         responses=responses(s.ChatEnvelopeOutput),
+        auth=API_KEY_AUTH,
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -67,3 +141,639 @@ class ChatroomsView(ApiView):
         room = services.chatroom_create(actor=self.actor, custom_counter_keys=keys)
         state = ChatroomState(room=room, custom_counters=room.created_counters)
         return Response({"chatroom": s.render_chat(state)})
+
+    @extend_schema(
+        operation_id="PublicChatroomService_GetChatroom",
+        summary="Get chatroom",
+        description="The full state of the token's chatroom. For non-admin tokens, "
+        "`corrected` stays false until a poll has ended.",
+        responses=responses(s.ChatEnvelopeOutput),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def get(self, request):
+        state = selectors.chatroom_get_state(room=self.room)
+        reveal = request.auth.claims.is_admin
+        return Response({"chatroom": s.render_chat(state, reveal_answers=reveal)})
+
+
+class MuteView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+    muted = True
+
+    @extend_schema(
+        operation_id="PublicChatroomService_MuteChatroom",
+        summary="Mute the chatroom",
+        description="While muted, only admins can send messages. Muting a muted room "
+        "changes nothing.",
+        request=s.ActionTakerInput,
+        responses=EMPTY,
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request):
+        data = self.validated(s.ActionTakerInput)
+        services.chatroom_set_muted(
+            actor=self.actor_named(data, "action_taker"), room=self.room, muted=self.muted
+        )
+        return Response({})
+
+
+class UnmuteView(MuteView):
+    muted = False
+
+    @extend_schema(
+        operation_id="PublicChatroomService_UnmuteChatroom",
+        summary="Unmute the chatroom",
+        request=s.ActionTakerInput,
+        responses=EMPTY,
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class ChangeStatusView(ApiView):
+    permission_classes = [HasApiKey]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_ChangeChatroomStatus",
+        summary="Change chatroom status",
+        description="An inactive room refuses every write but this one.",
+        request=s.ChangeStatusInput,
+        responses=responses(s.EmptyOutput, 404),
+        auth=API_KEY_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request, room_id):
+        room = room_or_404(room_id)
+        data = self.validated(s.ChangeStatusInput)
+        status = ChatStatus.ACTIVE if data["action"] == "ACTION_ACTIVE" else ChatStatus.INACTIVE
+        services.chatroom_change_status(actor=self.actor, room=room, status=status)
+        return Response({})
+
+
+class CustomCountersView(ApiView):
+    permission_classes = [HasApiKey]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_UpdateChatroomCustomCounters",
+        summary="Update custom counters",
+        description="Makes the listed keys the counted ones, in order. Keys left out become "
+        "`disabled: true`; their values are kept and come back if the key is listed again.",
+        request=s.UpdateCustomCountersInput,
+        responses=responses(s.EmptyOutput, 404, 429),
+        auth=API_KEY_AUTH,
+        tags=["Chatroom"],
+    )
+    def put(self, request, room_id):
+        room = room_or_404(room_id)
+        data = self.validated(s.UpdateCustomCountersInput)
+        keys = [counter["key"] for counter in data["custom_counters"]]
+        services.custom_counters_update(actor=self.actor, room=room, keys=keys)
+        return Response({})
+
+
+class ViewerInfoView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_UpdateChatroomViewerInfo",
+        summary="Update viewer info",
+        description="Turns the concurrent-viewer display on or off. `version_number` "
+        "increases with every change.",
+        request=s.UpdateViewerInfoInput,
+        responses=EMPTY,
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def put(self, request):
+        data = self.validated(s.UpdateViewerInfoInput)
+        services.viewer_info_update(
+            actor=self.actor_named(data, "action_taker"),
+            room=self.room,
+            enabled=data["viewer_info"]["enabled"],
+        )
+        return Response({})
+
+
+# --- Tokens and config ---------------------------------------------------------------
+
+
+class TokensView(ApiView):
+    permission_classes = [HasApiKey]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_CreateChatroomToken",
+        summary="Create chatroom token",
+        description="Mints a chatroom token (JWT) and a refresh token for one user of one "
+        "room. `role` defaults to ROLE_GUEST; `subject` and `device_id` to generated UUIDs.",
+        request=s.CreateTokenInput,
+        responses=responses(s.TokenOutput, 404),
+        auth=API_KEY_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request, room_id):
+        room = room_or_404(room_id)
+        data = self.validated(s.CreateTokenInput)
+        issued = auth.chatroom_token_issue(
+            room=room,
+            role=data["role"],
+            subject=data.get("subject", ""),
+            device_id=data.get("device_id", ""),
+            name=data.get("name", ""),
+            expired_at=data.get("expired_at"),
+        )
+        return Response(render_issued(issued))
+
+
+def render_issued(issued: auth.IssuedToken) -> dict:
+    return {
+        "token": issued.token,
+        "expires_in": issued.expires_in,
+        "refresh_token": issued.refresh_token,
+        "refresh_expires_in": issued.refresh_expires_in,
+    }
+
+
+class RefreshTokenView(ApiView):
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(
+        operation_id="PublicChatroomService_RefreshChatroomToken",
+        summary="Refresh chatroom token",
+        description="Exchanges a refresh token for a new token. Each refresh token works "
+        "once: the response carries its replacement (`refresh_token`, an extension). "
+        "Presenting a used refresh token again revokes all tokens descended from it.",
+        request=s.RefreshTokenInput,
+        responses=responses(s.RefreshOutput),
+        auth=[],
+        tags=["Chatroom"],
+    )
+    def post(self, request):
+        data = self.validated(s.RefreshTokenInput)
+        issued = auth.chatroom_token_refresh(
+            refresh_token=data["refresh_token"], expired_at=data.get("expired_at")
+        )
+        return Response(render_issued(issued))
+
+
+class ConfigView(ApiView):
+    permission_classes = [HasChatroomToken]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_GetChatroomConfig",
+        summary="Get chatroom config",
+        description="What a client needs to open the realtime link. `connection` and "
+        "`topic` come from settings (CHATROOM_REALTIME_*, CHATROOM_TOPIC_*).",
+        responses=responses(s.ConfigOutput),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def get(self, request):
+        claims = request.auth.claims
+        token = auth.bearer_credential(request)
+        room = str(claims.chat_id)
+        return Response(
+            {
+                "connection": {
+                    "endpoint": settings.CHATROOM_REALTIME_ENDPOINT,
+                    "authorizer": settings.CHATROOM_REALTIME_AUTHORIZER,
+                    "token": token,
+                    "signature": auth.realtime_signature(token),
+                    "client_id": f"{room}:{claims.device_id}",
+                },
+                "topic": {
+                    "pub": settings.CHATROOM_TOPIC_PUB.format(room=room, device=claims.device_id),
+                    "sub": settings.CHATROOM_TOPIC_SUB.format(room=room, device=claims.device_id),
+                },
+                "user": {
+                    "is_admin": claims.is_admin,
+                    "is_guest": claims.is_guest,
+                    "customer_id": claims.subject,
+                    "device_id": claims.device_id,
+                    "custom_name": claims.name,
+                },
+                "token": {"expired_at": s.format_timestamp(claims.expires_at)},
+            }
+        )
+
+
+# --- Users ---------------------------------------------------------------------------
+
+
+class BlockView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_BlockChatroomUser",
+        summary="Block a user",
+        description="A blocked user can neither send messages nor vote; their earlier "
+        "messages are shown only to admins and to them. Blocking a blocked user changes "
+        "nothing.",
+        request=s.BlockUserInput,
+        responses=EMPTY,
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request):
+        data = self.validated(s.BlockUserInput)
+        user = data["blocked_user"]
+        services.user_block(
+            actor=self.actor_named(user, "action_taker"),
+            room=self.room,
+            user_id=user["id"],
+            device_id=user.get("device_id", ""),
+            custom_name=user.get("custom_name", ""),
+        )
+        return Response({})
+
+
+class UnblockView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_UnblockChatroomUser",
+        summary="Unblock a user",
+        description="NOT_FOUND (code 5) if the user is not blocked.",
+        request=s.UnblockUserInput,
+        responses=responses(s.EmptyOutput, 404),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request):
+        data = self.validated(s.UnblockUserInput)
+        user = data["unblocked_user"]
+        services.user_unblock(
+            actor=self.actor_named(user, "action_taker"), room=self.room, user_id=user["id"]
+        )
+        return Response({})
+
+
+class UpdateUserView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_UpdateChatroomUser",
+        summary="Update the caller's display name",
+        description="Tokens refreshed from now on carry the new name.",
+        request=s.UpdateUserInput,
+        responses=EMPTY,
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def put(self, request):
+        data = self.validated(s.UpdateUserInput)
+        services.user_rename(actor=self.actor, room=self.room, custom_name=data["custom_name"])
+        return Response({})
+
+
+# --- Messages --------------------------------------------------------------------------
+
+
+class MessagesView(ApiView):
+    permission_classes = [HasChatroomToken]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_ListChatroomMessages",
+        summary="List chatroom messages",
+        description="Newest first; page back with `before_at` = the `received_at` of the "
+        "oldest message of the page. With `from_oldest=true`, oldest first; page forward "
+        "with `after_at`. An empty list means no more messages. Deleted messages and those "
+        "of blocked users are shown only to admins (and blocked users see their own).",
+        parameters=[s.MessageListQuery],
+        responses=responses(s.MessagesOutput),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def get(self, request):
+        query = self.validated_query(s.MessageListQuery)
+        claims = request.auth.claims
+        messages = selectors.message_list(
+            room=self.room,
+            viewer_id=claims.subject,
+            viewer_is_admin=claims.is_admin,
+            before_at=query.get("before_at"),
+            after_at=query.get("after_at"),
+            limit=clamp(
+                query.get("limit"), selectors.MESSAGE_LIMIT_DEFAULT, selectors.MESSAGE_LIMIT_MAX
+            ),
+            from_oldest=query["from_oldest"],
+            types=query.get("types"),
+        )
+        return Response({"messages": [s.render_message(m) for m in messages]})
+
+    @extend_schema(
+        operation_id="ChatroomExtension_SendChatroomMessage",
+        summary="Send a message (extension)",
+        description="REST equivalent of publishing an `InteractionMessage` "
+        "(INTERACTION_TYPE_TEXT or INTERACTION_TYPE_CUSTOM) on the realtime link. The server "
+        "stamps `id`, `created_at`, `received_at` and the user from the token. A "
+        "`custom_message.incr` adds to that counter (1..10000). Muted rooms take messages "
+        "only from admins; blocked users cannot send.",
+        request=s.SendMessageInput,
+        responses=responses(s.MessageEnvelopeOutput, 409),
+        auth=TOKEN_AUTH,
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def post(self, request):
+        data = self.validated(s.SendMessageInput)
+        message_type = InteractionType(data["type"])
+        custom = data.get("custom_message")
+        increment = None
+        payload = {}
+        if message_type == InteractionType.CUSTOM:
+            payload = {"custom_message": {"value": custom.get("value", "")}}
+            if "incr" in custom:
+                increment = services.Increment(
+                    key=custom["incr"]["key"], value=custom["incr"]["value"]
+                )
+                payload["custom_message"]["incr"] = dict(custom["incr"])
+        message = services.message_send(
+            actor=self.actor_named(data, "user"),
+            room=self.room,
+            type=message_type,
+            text=data["text_message"]["text"] if message_type == InteractionType.TEXT else "",
+            payload=payload,
+            increment=increment,
+            sent_at=data.get("sent_at") or timezone.now(),
+            message_id=data.get("id"),
+        )
+        return Response({"message": s.render_message(message)})
+
+
+class MessageView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_DeleteChatroomMessage",
+        summary="Delete a message",
+        description="Hides the message from history for non-admins and records who deleted "
+        "it. NOT_FOUND if there is no such message (or it is already deleted).",
+        parameters=[
+            OpenApiParameter("action_taker.custom_name", OpenApiTypes.STR, required=False),
+            OpenApiParameter("sent_at", OpenApiTypes.DATETIME, required=False),
+            OpenApiParameter("received_at", OpenApiTypes.DATETIME, required=False),
+        ],
+        responses=responses(s.EmptyOutput, 404),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def delete(self, request, message_id):
+        name = request.query_params.get("action_taker.custom_name", "")[: s.NAME_MAX]
+        services.message_delete(
+            actor=self.actor.with_name(name),
+            room=self.room,
+            message_id=parse_uuid(message_id, "id"),
+        )
+        return Response({})
+
+
+class PinView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_PinChatroomMessage",
+        summary="Pin a message",
+        description="The client supplies the message snapshot. Pinning a pinned message "
+        "changes nothing; at most 50 pins per room.",
+        request=s.PinMessageInput,
+        responses=responses(s.EmptyOutput, 429),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request):
+        pinned = self.validated(s.PinMessageInput)["pinned_message"]
+        message = pinned["message"]
+        sender = message.get("sender", {})
+        services.message_pin(
+            actor=self.actor_named(pinned, "action_taker"),
+            room=self.room,
+            message=services.MessageSnapshot(
+                id=message["id"],
+                text=message.get("text", ""),
+                sender_id=sender.get("id", ""),
+                sender_device_id=sender.get("device_id", ""),
+                sender_custom_name=sender.get("custom_name", ""),
+            ),
+        )
+        return Response({})
+
+
+class UnpinView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_UnpinChatroomMessage",
+        summary="Unpin a message",
+        description="NOT_FOUND if the message is not pinned.",
+        request=s.UnpinMessageInput,
+        responses=responses(s.EmptyOutput, 404),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request):
+        unpinned = self.validated(s.UnpinMessageInput)["unpinned_message"]
+        services.message_unpin(
+            actor=self.actor_named(unpinned, "action_taker"),
+            room=self.room,
+            message_id=unpinned["message"]["id"],
+        )
+        return Response({})
+
+
+# --- Polls ------------------------------------------------------------------------------
+
+
+def encode_page_token(poll) -> str:
+    raw = f"{poll.created_at.isoformat()}|{poll.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        created_at, poll_id = raw.split("|")
+        return datetime.fromisoformat(created_at), uuid.UUID(poll_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument(
+            "page_token is not one this server issued.",
+            field_violations=[("page_token", "Invalid page token.")],
+        ) from None
+
+
+def option_inputs(poll_data: dict) -> list[services.OptionInput]:
+    return [
+        services.OptionInput(text=o["text"], corrected=o["corrected"], id=o.get("id"))
+        for o in poll_data["multi_choice"]["options"]
+    ]
+
+
+class PollsView(ApiView):
+    def get_permissions(self):
+        return [HasChatroomToken()] if self.request.method == "GET" else [IsChatroomAdmin()]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_ListChatroomPolls",
+        summary="List polls",
+        description="Oldest first, `page_size` (default 10, max 100) per page; pass "
+        "`next_page_token` as `page_token` for the next page. Non-admin tokens see no queued "
+        "polls, and `corrected` only once a poll has ended.",
+        parameters=[s.PageQuery],
+        responses=responses(s.PollsPageOutput),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def get(self, request):
+        query = self.validated_query(s.PageQuery)
+        token = query.get("page_token")
+        is_admin = request.auth.claims.is_admin
+        polls, more = selectors.poll_list(
+            room=self.room,
+            page_size=clamp(
+                query.get("page_size"),
+                selectors.POLL_PAGE_SIZE_DEFAULT,
+                selectors.POLL_PAGE_SIZE_MAX,
+            ),
+            after=decode_page_token(token) if token else None,
+            include_queued=is_admin,
+        )
+        return Response(
+            {
+                "polls": [s.render_poll(p, reveal_answers=is_admin) for p in polls],
+                "next_page_token": encode_page_token(polls[-1]) if more else "",
+            }
+        )
+
+    @extend_schema(
+        operation_id="PublicChatroomService_CreateChatroomPoll",
+        summary="Create a poll",
+        description="The poll starts queued. 2 to 20 options; at most 50 polls per room "
+        "(RESOURCE_EXHAUSTED, code 8).",
+        request=s.PollEnvelopeInput,
+        responses=responses(s.PollEnvelopeOutput, 429),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request):
+        poll_data = self.validated(s.PollEnvelopeInput)["poll"]
+        poll = services.poll_create(
+            actor=self.actor,
+            room=self.room,
+            type=PollType(poll_data["type"]),
+            question=poll_data["multi_choice"]["question"],
+            options=option_inputs(poll_data),
+        )
+        return Response({"poll": s.render_poll(poll_or_404(self.room, str(poll.id)))})
+
+
+class PollView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_GetChatroomPoll",
+        summary="Get a poll",
+        responses=responses(s.PollEnvelopeOutput, 404),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def get(self, request, poll_id):
+        return Response({"poll": s.render_poll(poll_or_404(self.room, poll_id))})
+
+    @extend_schema(
+        operation_id="PublicChatroomService_UpdateChatroomPoll",
+        summary="Update a poll",
+        description="Only a queued poll can be edited (FAILED_PRECONDITION otherwise). "
+        "Existing options keep their `id`; options without an id are added; options left "
+        "out are removed.",
+        request=s.PollEnvelopeInput,
+        responses=responses(s.PollEnvelopeOutput, 404),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def put(self, request, poll_id):
+        poll = poll_or_404(self.room, poll_id)
+        poll_data = self.validated(s.PollEnvelopeInput)["poll"]
+        services.poll_update(
+            actor=self.actor,
+            poll=poll,
+            type=PollType(poll_data["type"]),
+            question=poll_data["multi_choice"]["question"],
+            options=option_inputs(poll_data),
+        )
+        return Response({"poll": s.render_poll(poll_or_404(self.room, poll_id))})
+
+    @extend_schema(
+        operation_id="PublicChatroomService_DeleteChatroomPoll",
+        summary="Delete a poll",
+        description="An active poll must be closed first (FAILED_PRECONDITION).",
+        responses=responses(s.EmptyOutput, 404),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def delete(self, request, poll_id):
+        services.poll_delete(actor=self.actor, poll=poll_or_404(self.room, poll_id))
+        return Response({})
+
+
+class ChangePollView(ApiView):
+    permission_classes = [IsChatroomAdmin]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_ChangeChatroomPoll",
+        summary="Start, close or archive a poll",
+        description="QUEUED -> ACTIVE (ACTION_START) -> CLOSED (ACTION_CLOSE) -> ARCHIVED "
+        "(ACTION_ARCHIVE); any other move, or starting a poll while another is active, is "
+        "FAILED_PRECONDITION (code 9, HTTP 400).",
+        request=s.ChangePollInput,
+        responses=responses(s.EmptyOutput, 404),
+        auth=TOKEN_AUTH,
+        tags=["Chatroom"],
+    )
+    def post(self, request, poll_id):
+        poll = poll_or_404(self.room, poll_id)
+        data = self.validated(s.ChangePollInput)
+        services.poll_change(
+            actor=self.actor_named(data, "action_taker"), poll=poll, action=data["action"]
+        )
+        return Response({})
+
+
+class VoteView(ApiView):
+    permission_classes = [HasChatroomToken]
+
+    @extend_schema(
+        operation_id="ChatroomExtension_VoteChatroomPoll",
+        summary="Vote in a poll (extension)",
+        description="REST equivalent of an INTERACTION_TYPE_POLL_USER_VOTE message. Only an "
+        "active poll takes votes; a single-choice poll takes exactly one option; one vote "
+        "per voter (token subject; device id for guests): a second one is ALREADY_EXISTS "
+        "(code 6, HTTP 409). Blocked users cannot vote.",
+        request=s.VoteInput,
+        responses=responses(s.EmptyOutput, 404, 409),
+        auth=TOKEN_AUTH,
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def post(self, request, poll_id):
+        poll = poll_or_404(self.room, poll_id)
+        vote = self.validated(s.VoteInput)["vote"]["poll"]
+        if vote["id"] != poll.id:
+            raise InvalidArgument(
+                "vote.poll.id does not match the poll in the path.",
+                field_violations=[("vote.poll.id", "Must match the path.")],
+            )
+        if vote["type"] != poll.type:
+            raise InvalidArgument(
+                f"This poll is {poll.type}.",
+                field_violations=[("vote.poll.type", f"Must be {poll.type}.")],
+            )
+        services.poll_vote(
+            actor=self.actor,
+            poll=poll,
+            option_ids=[o["id"] for o in vote["multi_choice"]["options"]],
+        )
+        return Response({})
