@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 import pytest
 from rest_framework.test import APIClient
 
-from chatrooms import services
+from chatrooms import auth, services
 from chatrooms.auth import Actor
+from chatrooms.models import Role
 from tests import factories
 
 PASSWORD = "correct horse battery"
@@ -18,6 +21,8 @@ def _test_environment(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.WHITENOISE_USE_FINDERS = True
+    # Rooms roll counts up at most once per batch window; tests read exact counts at once.
+    settings.CHATROOM_BATCH_WINDOW = timedelta(0)
 
 
 @pytest.fixture
@@ -51,3 +56,41 @@ def room(db, system_actor):
 @pytest.fixture
 def superuser(db):
     return factories.UserFactory(is_staff=True, is_superuser=True)
+
+
+def token_client(room, role=Role.VIEWER, **claims) -> APIClient:
+    """An APIClient carrying a fresh chatroom token; `.issued` holds the token response."""
+    issued = auth.chatroom_token_issue(room=room, role=role, **claims)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
+    client.issued = issued
+    client.claims = issued.claims
+    return client
+
+
+@pytest.fixture
+def make_token_client(db):
+    return token_client
+
+
+@pytest.fixture
+def admin_token_client(room):
+    return token_client(room, Role.ADMIN, subject="admin-1", device_id="admin-device",
+                        name="Host")
+
+
+@pytest.fixture
+def viewer_token_client(room):
+    return token_client(room, Role.VIEWER, subject="viewer-1", device_id="viewer-device",
+                        name="Vera")
+
+
+@pytest.fixture
+def guest_token_client(room):
+    return token_client(room, Role.GUEST, device_id="guest-device")
+
+
+@pytest.fixture
+def other_room_admin_client(db, system_actor):
+    other = services.chatroom_create(actor=system_actor, custom_counter_keys=["like"])
+    return token_client(other, Role.ADMIN, subject="other-admin")
