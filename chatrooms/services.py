@@ -61,6 +61,12 @@ MIN_INCREMENT = 1
 MAX_INCREMENT = 10_000
 
 
+def wire_time(moment: datetime) -> datetime:
+    """`moment` at the millisecond precision of the wire format, so a time a client
+    reads back (a history cursor) compares exactly with the stored one."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _action_taker_fields(actor: Actor) -> dict:
     return {
         "action_taker_id": actor.id,
@@ -631,6 +637,7 @@ def message_send(
         "text": text,
         "payload": payload or {},
         "sent_at": sent_at,
+        "received_at": wire_time(timezone.now()),
     }
     if message_id is not None:
         fields["id"] = message_id

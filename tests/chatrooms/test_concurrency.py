@@ -1,0 +1,169 @@
+"""Concurrent requests lose nothing. PostgreSQL only: SQLite serialises writers."""
+
+import threading
+
+import pytest
+from django.db import connection, connections
+from rest_framework.test import APIClient
+
+from chatrooms import auth, services
+from chatrooms.auth import Actor
+from chatrooms.models import AuditAction, AuditLogEntry, Chatroom, PollStatus, Role
+
+B = "/bv/chatroom/v1"
+
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs PostgreSQL: row locks and real concurrent writers",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def client_for(room, role=Role.VIEWER, **claims) -> APIClient:
+    issued = auth.chatroom_token_issue(room=room, role=role, **claims)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
+    return client
+
+
+def run_together(jobs):
+    """Run callables in threads released at the same moment; return their results."""
+    barrier = threading.Barrier(len(jobs))
+    results = [None] * len(jobs)
+    errors = []
+
+    def worker(index, job):
+        try:
+            barrier.wait()
+            results[index] = job()
+        except Exception as exc:  # reported below, with the failing job
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+@pytest.fixture
+def hot_room():
+    room = services.chatroom_create(actor=Actor.system("tests"), custom_counter_keys=["like"])
+    yield room
+
+
+def test_concurrent_votes_are_counted_exactly(hot_room):
+    admin = client_for(hot_room, Role.ADMIN)
+    poll = admin.post(
+        f"{B}/chatrooms/polls",
+        {
+            "poll": {
+                "type": "POLL_TYPE_SINGLE_CHOICE",
+                "multi_choice": {"question": "?", "options": [{"text": "a"}, {"text": "b"}]},
+            }
+        },
+        format="json",
+    ).json()["poll"]
+    admin.post(
+        f"{B}/chatrooms/polls/{poll['id']}:change", {"action": "ACTION_START"}, format="json"
+    )
+    options = [o["id"] for o in poll["multi_choice"]["options"]]
+    voters = [client_for(hot_room, subject=f"voter-{i}") for i in range(30)]
+
+    def vote(client, option_id):
+        body = {
+            "vote": {
+                "poll": {
+                    "id": poll["id"],
+                    "type": poll["type"],
+                    "multi_choice": {"options": [{"id": option_id}]},
+                }
+            }
+        }
+        return client.post(
+            f"{B}/chatrooms/polls/{poll['id']}:vote", body, format="json"
+        ).status_code
+
+    # Every voter votes twice at once: one of the two must be refused.
+    jobs = [lambda c=c, i=i: vote(c, options[i % 2]) for i, c in enumerate(voters)]
+    jobs += [lambda c=c, i=i: vote(c, options[(i + 1) % 2]) for i, c in enumerate(voters)]
+    statuses = run_together(jobs)
+
+    assert statuses.count(200) == 30
+    assert statuses.count(409) == 30
+    counted = admin.get(f"{B}/chatrooms/polls/{poll['id']}").json()["poll"]
+    assert counted["status"] == PollStatus.ACTIVE
+    assert counted["votes_count"] == 30
+    assert sum(o["votes_count"] for o in counted["multi_choice"]["options"]) == 30
+
+
+def test_concurrent_increments_are_exact_and_versions_order_them(hot_room):
+    senders = [client_for(hot_room, subject=f"fan-{i}") for i in range(20)]
+    reader = client_for(hot_room)
+    per_sender = 10
+    observed = []
+    done = threading.Event()
+
+    def tap(client):
+        codes = []
+        for _ in range(per_sender):
+            codes.append(
+                client.post(
+                    f"{B}/chatrooms/messages",
+                    {
+                        "type": "INTERACTION_TYPE_CUSTOM",
+                        "custom_message": {"incr": {"key": "like", "value": 1}},
+                    },
+                    format="json",
+                ).status_code
+            )
+        return codes
+
+    def watch():
+        while not done.is_set():
+            counter = reader.get(f"{B}/chatrooms").json()["chatroom"]["custom_counters"][0]
+            observed.append((int(counter["version_number"]), counter["value"]))
+        return None
+
+    watcher = threading.Thread(target=lambda: (watch(), connections.close_all()))
+    watcher.start()
+    results = run_together([lambda c=c: tap(c) for c in senders])
+    done.set()
+    watcher.join(timeout=60)
+
+    assert all(code == 200 for codes in results for code in codes)
+    final = reader.get(f"{B}/chatrooms").json()["chatroom"]["custom_counters"][0]
+    assert final["value"] == 20 * per_sender
+    # A version names one value: equal versions show equal values, and a later
+    # version never shows a smaller value.
+    by_version = {}
+    for version, value in [*observed, (int(final["version_number"]), final["value"])]:
+        assert by_version.setdefault(version, value) == value
+    versions = sorted(by_version)
+    assert [by_version[v] for v in versions] == sorted(by_version[v] for v in versions)
+
+
+def test_concurrent_viewer_info_toggles_bump_the_version_once_per_change(hot_room):
+    admins = [client_for(hot_room, Role.ADMIN, subject=f"admin-{i}") for i in range(20)]
+
+    run_together(
+        [
+            lambda c=c, i=i: c.put(
+                f"{B}/chatrooms/viewer-infos",
+                {"viewer_info": {"enabled": i % 2 == 0}},
+                format="json",
+            )
+            for i, c in enumerate(admins)
+        ]
+    )
+
+    changes = AuditLogEntry.objects.filter(action=AuditAction.VIEWER_INFO_UPDATE).count()
+    hot_room = Chatroom.objects.get(pk=hot_room.pk)
+    assert hot_room.viewer_info_version == changes >= 1
