@@ -11,9 +11,11 @@ from tests import factories
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(autouse=True)
-def _test_environment(settings):
-    # Production settings redirect to HTTPS; the test client speaks plain HTTP.
+def pytest_configure(config):
+    """Settings for the whole run, before any server thread builds its middleware."""
+    from django.conf import settings
+
+    # Production settings redirect to HTTPS; test clients and the live server speak HTTP.
     settings.SECURE_SSL_REDIRECT = False
     # Tests do not run collectstatic: find static files where they live.
     settings.STORAGES = {
@@ -21,6 +23,10 @@ def _test_environment(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.WHITENOISE_USE_FINDERS = True
+
+
+@pytest.fixture(autouse=True)
+def _exact_counts(settings):
     # Rooms roll counts up at most once per batch window; tests read exact counts at once.
     settings.CHATROOM_BATCH_WINDOW = timedelta(0)
 
@@ -75,14 +81,14 @@ def make_token_client(db):
 
 @pytest.fixture
 def admin_token_client(room):
-    return token_client(room, Role.ADMIN, subject="admin-1", device_id="admin-device",
-                        name="Host")
+    return token_client(room, Role.ADMIN, subject="admin-1", device_id="admin-device", name="Host")
 
 
 @pytest.fixture
 def viewer_token_client(room):
-    return token_client(room, Role.VIEWER, subject="viewer-1", device_id="viewer-device",
-                        name="Vera")
+    return token_client(
+        room, Role.VIEWER, subject="viewer-1", device_id="viewer-device", name="Vera"
+    )
 
 
 @pytest.fixture
