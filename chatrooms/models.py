@@ -93,6 +93,13 @@ class Chatroom(models.Model):
     viewer_info_updated_at = models.DateTimeField(default=timezone.now)
     message_ttl = models.DurationField(default=default_message_ttl)
     batch_window = models.DurationField(default=default_batch_window)
+    counts_rolled_up_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When pending votes and counter increments were last added to the "
+        "displayed counts (see services.chatroom_rollup).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -269,7 +276,7 @@ class PollBallot(models.Model):
 
 
 class PollVote(models.Model):
-    """One row per voter and chosen option."""
+    """One row per voter and chosen option; the source of the options' counts."""
 
     ballot = models.ForeignKey(PollBallot, on_delete=models.CASCADE, related_name="votes")
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
@@ -281,6 +288,7 @@ class PollVote(models.Model):
                 fields=["ballot", "option"], name="chatrooms_pollvote_unique_option"
             ),
         ]
+        indexes = [models.Index(fields=["poll", "option"], name="chatrooms_vote_count_idx")]
 
     def __str__(self) -> str:
         return f"{self.ballot_id} -> {self.option_id}"
@@ -305,6 +313,31 @@ class CustomCounter(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class CounterIncrement(models.Model):
+    """One durable counter increment, not yet or already added to its counter.
+
+    Writers only insert these rows, so a thousand viewers tapping at once never
+    queue on the counter's row lock; ``services.chatroom_rollup`` adds the
+    pending ones to the counter once per batch window.
+    """
+
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    value = models.IntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    applied = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["room"], condition=Q(applied=False), name="chatrooms_incr_pending_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} +{self.value}"
 
 
 class ChatMessage(models.Model):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from chatrooms import auth
@@ -38,6 +38,7 @@ from chatrooms.models import (
     ChatMessage,
     Chatroom,
     ChatStatus,
+    CounterIncrement,
     CustomCounter,
     InteractionType,
     PinnedMessage,
@@ -682,8 +683,12 @@ def message_delete(*, actor: Actor, room: Chatroom, message_id, reason: str = ""
 
 
 @transaction.atomic
-def counter_increment(*, room: Chatroom, key: str, value: int) -> CustomCounter:
-    """Add `value` to a counter atomically and give it a new version number."""
+def counter_increment(*, room: Chatroom, key: str, value: int) -> CounterIncrement:
+    """Record an increment of an enabled counter; the next roll-up adds it.
+
+    Only an INSERT: a hot room's taps never wait on the counter's row lock.
+    Once this commits the increment is durable and will be counted exactly once.
+    """
     if not MIN_INCREMENT <= value <= MAX_INCREMENT:
         raise InvalidArgument(
             f"An increment is between {MIN_INCREMENT} and {MAX_INCREMENT}.",
@@ -691,18 +696,94 @@ def counter_increment(*, room: Chatroom, key: str, value: int) -> CustomCounter:
                 ("custom_message.incr.value", f"Must be {MIN_INCREMENT}..{MAX_INCREMENT}.")
             ],
         )
-    updated = CustomCounter.objects.filter(room=room, key=key, disabled=False).update(
-        value=F("value") + value,
-        version_number=F("version_number") + 1,
-        updated_at=timezone.now(),
-    )
-    if not updated:
+    if not CustomCounter.objects.filter(room=room, key=key, disabled=False).exists():
         raise InvalidArgument(
             f"The room has no enabled counter {key!r}.",
             reason="COUNTER_NOT_FOUND",
             field_violations=[("custom_message.incr.key", "Unknown or disabled counter key.")],
         )
-    return CustomCounter.objects.get(room=room, key=key)
+    return CounterIncrement.objects.create(room=room, key=key, value=value)
+
+
+# --- Roll-up: pending votes and increments into the displayed counts -------------------
+
+ROLLUP_MAX_INCREMENTS = 20_000
+
+
+def rollup_due(room: Chatroom, now: datetime) -> bool:
+    last = room.counts_rolled_up_at
+    return last is None or now - last >= room.batch_window
+
+
+def chatroom_rollup(*, room: Chatroom, force: bool = False) -> bool:
+    """Add a room's pending counter increments and votes to its displayed counts.
+
+    Runs at most once per ``batch_window`` per room, by one writer: whoever
+    finds it due takes the room row with SKIP LOCKED, so concurrent readers
+    never queue behind it. Each counter that changes gets one new
+    ``version_number`` per roll-up. Returns whether it ran.
+    """
+    now = timezone.now()
+    if not force and not rollup_due(room, now):
+        return False
+    with transaction.atomic():
+        claim = Chatroom.objects.select_for_update(skip_locked=True).filter(pk=room.pk)
+        if not force:
+            claim = claim.filter(
+                Q(counts_rolled_up_at__isnull=True)
+                | Q(counts_rolled_up_at__lte=now - room.batch_window)
+            )
+        if not claim.values_list("pk", flat=True):
+            return False  # someone else is rolling up, or just did
+        _apply_increments(room=room, now=now)
+        for poll in Poll.objects.filter(room=room, status=PollStatus.ACTIVE):
+            _recount_poll(poll)
+        Chatroom.objects.filter(pk=room.pk).update(counts_rolled_up_at=now)
+    room.counts_rolled_up_at = now
+    return True
+
+
+def _apply_increments(*, room: Chatroom, now: datetime) -> None:
+    # Lock exactly the rows we add up: rows committed meanwhile wait for the next roll-up.
+    pending = list(
+        CounterIncrement.objects.select_for_update()
+        .filter(room=room, applied=False)
+        .order_by("pk")
+        .values_list("pk", "key", "value")[:ROLLUP_MAX_INCREMENTS]
+    )
+    if not pending:
+        return
+    totals: dict[str, int] = {}
+    for _pk, key, value in pending:
+        totals[key] = totals.get(key, 0) + value
+    CounterIncrement.objects.filter(pk__in=[pk for pk, _key, _value in pending]).update(
+        applied=True
+    )
+    for key, total in sorted(totals.items()):
+        CustomCounter.objects.filter(room=room, key=key).update(
+            value=F("value") + total,
+            version_number=F("version_number") + 1,
+            updated_at=now,
+        )
+
+
+def _recount_poll(poll: Poll) -> None:
+    """Set a poll's counts from its vote rows (exact, whatever came before)."""
+    per_option = dict(
+        PollVote.objects.filter(poll=poll)
+        .values_list("option")
+        .annotate(n=Count("pk"))
+        .values_list("option", "n")
+    )
+    options = list(PollOption.objects.filter(poll=poll))
+    changed = [o for o in options if o.votes_count != per_option.get(o.pk, 0)]
+    for option in changed:
+        option.votes_count = per_option.get(option.pk, 0)
+    PollOption.objects.bulk_update(changed, ["votes_count"])
+    ballots = PollBallot.objects.filter(poll=poll).count()
+    if ballots != poll.votes_count:
+        Poll.objects.filter(pk=poll.pk).update(votes_count=ballots)
+        poll.votes_count = ballots
 
 
 # --- Polls ------------------------------------------------------------------------------
@@ -910,6 +991,8 @@ def poll_change(*, actor: Actor, poll: Poll, action: str) -> Poll:
             poll.save(update_fields=["status", "started_at", "ended_at", "updated_at"])
     except IntegrityError:
         raise _another_poll_active() from None
+    if result == PollStatus.CLOSED:
+        _recount_poll(poll)  # final and exact: the lock above waited for votes in flight
     audit_record(
         actor=actor,
         action=audit_action,
@@ -933,15 +1016,29 @@ def voter_key(actor: Actor) -> str:
     return f"device:{actor.device_id}" if actor.is_guest else f"user:{actor.id}"
 
 
+def _poll_status_shared(poll: Poll) -> str:
+    """The poll's status, read under a shared row lock on PostgreSQL: voters do not
+    block each other, but a close waits for votes in flight, so no vote lands
+    after the final count."""
+    if connection.vendor != "postgresql":
+        return Poll.objects.filter(pk=poll.pk).values_list("status", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status FROM chatrooms_poll WHERE id = %s FOR SHARE", [poll.pk])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 @transaction.atomic
 def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
-    """Cast a voter's one ballot in an active poll and count it exactly."""
+    """Cast a voter's one ballot in an active poll.
+
+    Only inserts (a ballot and a row per chosen option): the displayed counts
+    come from those rows at the next roll-up, and exactly at close.
+    """
     room = poll.room
     _require_active(room)
     if is_user_blocked(room=room, user_id=actor.id, device_id=actor.device_id):
         raise PermissionDenied("You are blocked in this chatroom.", reason="USER_BLOCKED")
-    if poll.status != PollStatus.ACTIVE:
-        raise FailedPrecondition("The poll is not active.", reason="POLL_NOT_ACTIVE")
     chosen = list(dict.fromkeys(option_ids))
     if len(chosen) != len(option_ids):
         raise InvalidArgument(
@@ -956,7 +1053,7 @@ def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
             f"This poll takes {expected}.",
             field_violations=[("vote.poll.multi_choice.options", f"Choose {expected}.")],
         )
-    valid = set(PollOption.objects.filter(poll=poll, pk__in=chosen).values_list("pk", flat=True))
+    valid = {option.pk for option in poll.options.all()}
     missing = [
         (f"vote.poll.multi_choice.options[{i}].id", "Not an option of this poll.")
         for i, option_id in enumerate(chosen)
@@ -964,6 +1061,8 @@ def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
     ]
     if missing:
         raise InvalidArgument(missing[0][1], field_violations=missing)
+    if _poll_status_shared(poll) != PollStatus.ACTIVE:
+        raise FailedPrecondition("The poll is not active.", reason="POLL_NOT_ACTIVE")
     try:
         with transaction.atomic():
             ballot = PollBallot.objects.create(
@@ -980,12 +1079,4 @@ def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
     PollVote.objects.bulk_create(
         PollVote(ballot=ballot, poll=poll, option_id=option_id) for option_id in chosen
     )
-    # Row locks in one order (options by pk, then the poll) so voters never deadlock.
-    for option_id in sorted(chosen):
-        PollOption.objects.filter(pk=option_id).update(votes_count=F("votes_count") + 1)
-    updated = Poll.objects.filter(pk=poll.pk, status=PollStatus.ACTIVE).update(
-        votes_count=F("votes_count") + 1
-    )
-    if not updated:  # closed between our read and this write
-        raise FailedPrecondition("The poll is not active.", reason="POLL_NOT_ACTIVE")
     return ballot

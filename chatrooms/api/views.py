@@ -152,6 +152,7 @@ class ChatroomsView(ApiView):
         tags=["Chatroom"],
     )
     def get(self, request):
+        services.chatroom_rollup(room=self.room)
         state = selectors.chatroom_get_state(room=self.room)
         reveal = request.auth.claims.is_admin
         return Response({"chatroom": s.render_chat(state, reveal_answers=reveal)})
@@ -630,6 +631,7 @@ class PollsView(ApiView):
     def get(self, request):
         query = self.validated_query(s.PageQuery)
         token = query.get("page_token")
+        services.chatroom_rollup(room=self.room)
         is_admin = request.auth.claims.is_admin
         polls, more = selectors.poll_list(
             room=self.room,
@@ -681,7 +683,10 @@ class PollView(ApiView):
         tags=["Chatroom"],
     )
     def get(self, request, poll_id):
-        return Response({"poll": s.render_poll(poll_or_404(self.room, poll_id))})
+        poll = poll_or_404(self.room, poll_id)
+        if services.chatroom_rollup(room=self.room):
+            poll = poll_or_404(self.room, poll_id)  # with the counts just rolled up
+        return Response({"poll": s.render_poll(poll)})
 
     @extend_schema(
         operation_id="PublicChatroomService_UpdateChatroomPoll",

@@ -8,7 +8,14 @@ from django.utils import timezone
 
 from chatrooms import services
 from chatrooms.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
-from chatrooms.models import AuditAction, AuditLogEntry, ChatMessage, CustomCounter, Role
+from chatrooms.models import (
+    AuditAction,
+    AuditLogEntry,
+    ChatMessage,
+    CounterIncrement,
+    CustomCounter,
+    Role,
+)
 from tests import factories
 from tests.chatrooms.helpers import TIMESTAMP, assert_status, field_violations
 
@@ -87,8 +94,10 @@ def test_custom_message_with_incr_adds_to_the_counter(viewer_token_client, room)
         "value": '{"emoji":"❤"}',
         "incr": {"key": "heart", "value": 3},
     }
-    counter = CustomCounter.objects.get(room=room, key="heart")
-    assert (counter.value, counter.version_number) == (3, 1)
+    assert CounterIncrement.objects.filter(room=room, key="heart", value=3).exists()
+    state = viewer_token_client.get(f"{B}/chatrooms").json()["chatroom"]
+    heart = next(c for c in state["custom_counters"] if c["key"] == "heart")
+    assert (heart["value"], heart["version_number"]) == (3, "1")
 
 
 @pytest.mark.parametrize(

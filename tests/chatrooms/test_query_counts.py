@@ -1,9 +1,15 @@
 """Reads run a fixed number of queries whatever the room holds."""
 
-import pytest
+from datetime import timedelta
 
-from chatrooms.models import PollStatus
+import pytest
+from django.utils import timezone
+
+from chatrooms import services
+from chatrooms.auth import Actor
+from chatrooms.models import Chatroom, PollStatus, Role
 from tests import factories
+from tests.conftest import token_client
 
 B = "/bv/chatroom/v1"
 
@@ -23,11 +29,19 @@ def fill_room(room, n):
 STATE_QUERIES = 6
 
 
+def rolled_up_recently(room):
+    """Counts rolled up just now, with a long window: reads take the plain read path."""
+    Chatroom.objects.filter(pk=room.pk).update(
+        counts_rolled_up_at=timezone.now(), batch_window=timedelta(hours=1)
+    )
+
+
 @pytest.mark.parametrize("n", [1, 200])
 def test_room_state_query_count_does_not_grow(
     admin_token_client, room, n, django_assert_num_queries
 ):
     fill_room(room, n)
+    rolled_up_recently(room)
 
     with django_assert_num_queries(STATE_QUERIES):
         # 1 the token's room; 2 active blocks; 3 pins; 4 the active poll;
@@ -61,9 +75,37 @@ def test_poll_list_query_count_does_not_grow(
 ):
     for _ in range(n):
         factories.PollFactory(room=room, options=["a", "b", "c"])
+    rolled_up_recently(room)
 
     with django_assert_num_queries(3):
         # 1 the token's room; 2 the page of polls; 3 their options
         response = admin_token_client.get(f"{B}/chatrooms/polls", {"page_size": 100})
 
     assert len(response.json()["polls"]) == n
+
+
+ROLLUP_QUERIES = 14
+
+
+@pytest.mark.parametrize("n", [1, 200])
+def test_roll_up_query_count_does_not_grow(room, n, django_assert_num_queries):
+    poll = factories.PollFactory(room=room, status=PollStatus.ACTIVE, options=["a", "b"])
+    poll.room = room
+    option = poll.options.first()
+    for i in range(n):
+        services.counter_increment(room=room, key="like", value=1)
+        services.counter_increment(room=room, key="heart", value=2)
+        voter = token_client(room, Role.VIEWER, subject=f"voter{i}").claims
+        services.poll_vote(actor=Actor.for_token(voter), poll=poll, option_ids=[option.pk])
+
+    with django_assert_num_queries(ROLLUP_QUERIES):
+        # 1 savepoint; 2 claim the room row (SKIP LOCKED); 3 lock the pending increments;
+        # 4 mark them applied; 5-6 add to the two counters; 7 active polls;
+        # 8 votes per option; 9 options; 10 update the changed option; 11 count ballots;
+        # 12 update the poll; 13 the room's roll-up time; 14 release the savepoint
+        assert services.chatroom_rollup(room=room)
+
+    counters = {c.key: (c.value, c.version_number) for c in room.custom_counters.all()}
+    assert counters == {"like": (n, 1), "heart": (2 * n, 1)}
+    poll.refresh_from_db()
+    assert poll.votes_count == n
