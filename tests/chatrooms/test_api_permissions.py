@@ -1,0 +1,751 @@
+"""The permission matrix of every `/bv/chatroom/v1` endpoint.
+
+One table lists each operation with a valid body and the credential it needs;
+every test runs over the rows it applies to:
+
+* no credential, or a stale or forged chatroom token -> 401, code 16;
+* the wrong kind of credential or a role below the one needed -> 403, code 7;
+* another room's token acts on its own room only: whatever names a resource of
+  the first room is not found (404, code 5) and the first room does not change;
+* the right credential -> 200.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+
+import jwt
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from chatrooms import auth, services
+from chatrooms.api import urls as api_urls
+from chatrooms.auth import Actor
+from chatrooms.models import (
+    AuditLogEntry,
+    BlockedUser,
+    ChatMessage,
+    Chatroom,
+    CustomCounter,
+    InteractionType,
+    PinnedMessage,
+    Poll,
+    PollOption,
+    PollStatus,
+    PollType,
+    RefreshToken,
+    Role,
+)
+from tests import factories
+from tests.chatrooms.helpers import assert_status, field_violations
+
+pytestmark = pytest.mark.django_db
+
+API = "/bv/chatroom/v1"
+
+
+class Credential(Enum):
+    NONE = "no auth header"
+    API_KEY = "API key"
+    TOKEN = "chatroom token, any role"
+    ADMIN = "chatroom token with ROLE_ADMIN"
+
+
+@dataclass
+class Scene:
+    """A room with one of everything an endpoint can name."""
+
+    room: Chatroom
+    queued_poll: Poll
+    active_poll: Poll
+    message: ChatMessage
+    pin: PinnedMessage
+    block: BlockedUser
+    refresh_token: str
+
+    def ids(self) -> dict:
+        return {
+            "room": self.room.id,
+            "queued_poll": self.queued_poll.id,
+            "active_poll": self.active_poll.id,
+            "message": self.message.id,
+        }
+
+
+@pytest.fixture
+def scene(room):
+    return Scene(
+        room=room,
+        queued_poll=factories.PollFactory(room=room),
+        active_poll=factories.PollFactory(
+            room=room, status=PollStatus.ACTIVE, started_at=timezone.now()
+        ),
+        message=factories.ChatMessageFactory(room=room),
+        pin=factories.PinnedMessageFactory(room=room),
+        block=factories.BlockedUserFactory(room=room),
+        refresh_token=auth.chatroom_token_issue(room=room, role=Role.VIEWER).refresh_token,
+    )
+
+
+ACTION_TAKER = {"custom_name": "Host"}
+
+
+def vote_body(scene: Scene) -> dict:
+    poll = scene.active_poll
+    option = poll.options.all()[0]
+    return {
+        "vote": {
+            "poll": {
+                "id": str(poll.id),
+                "type": poll.type,
+                "multi_choice": {"options": [{"id": str(option.id)}]},
+            }
+        }
+    }
+
+
+def poll_edit_body(scene: Scene) -> dict:
+    options = scene.queued_poll.options.all()
+    return {
+        "poll": {
+            "type": PollType.MULTI_CHOICE,
+            "multi_choice": {
+                "question": "Edited?",
+                "options": [{"id": str(o.id), "text": o.text, "corrected": False} for o in options],
+            },
+        }
+    }
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    route: str  # under /bv/chatroom/v1; {room}, {queued_poll}, ... are filled from the scene
+    credential: Credential
+    body: Callable[[Scene], dict] | None = None
+    # With another room's admin token: 404 when the operation names a resource of the
+    # first room, 200 when it acts on the caller's own room.
+    other_room_status: int | None = None
+    answers_empty: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.route}"
+
+    def path(self, scene: Scene) -> str:
+        return API + self.route.format(**scene.ids())
+
+    def call(self, client: APIClient, scene: Scene, **extra):
+        send = getattr(client, self.method.lower())
+        if self.body is None:
+            return send(self.path(scene), **extra)
+        return send(self.path(scene), self.body(scene), format="json", **extra)
+
+
+ENDPOINTS = [
+    # API key
+    Endpoint("POST", "/chatrooms", Credential.API_KEY, lambda s: {}),
+    Endpoint(
+        "POST",
+        "/chatrooms/{room}:change-status",
+        Credential.API_KEY,
+        lambda s: {"action": "ACTION_ACTIVE"},
+        answers_empty=True,
+    ),
+    Endpoint(
+        "PUT",
+        "/chatrooms/{room}/custom-counters",
+        Credential.API_KEY,
+        lambda s: {"custom_counters": [{"key": "like"}, {"key": "clap"}]},
+        answers_empty=True,
+    ),
+    Endpoint(
+        "POST", "/chatrooms/{room}/tokens", Credential.API_KEY, lambda s: {"role": Role.VIEWER}
+    ),
+    # No auth header
+    Endpoint(
+        "POST",
+        "/chatrooms/tokens:refresh",
+        Credential.NONE,
+        lambda s: {"refresh_token": s.refresh_token},
+    ),
+    # Chatroom token, any role
+    Endpoint("GET", "/chatrooms", Credential.TOKEN, other_room_status=200),
+    Endpoint("GET", "/chatrooms/config", Credential.TOKEN, other_room_status=200),
+    Endpoint("GET", "/chatrooms/messages", Credential.TOKEN, other_room_status=200),
+    Endpoint(
+        "POST",
+        "/chatrooms/messages",
+        Credential.TOKEN,
+        lambda s: {"type": InteractionType.TEXT, "text_message": {"text": "hello"}},
+        other_room_status=200,
+    ),
+    Endpoint("GET", "/chatrooms/polls", Credential.TOKEN, other_room_status=200),
+    Endpoint(
+        "POST",
+        "/chatrooms/polls/{active_poll}:vote",
+        Credential.TOKEN,
+        vote_body,
+        other_room_status=404,
+        answers_empty=True,
+    ),
+    # Chatroom token with ROLE_ADMIN
+    Endpoint(
+        "POST",
+        "/chatrooms:mute",
+        Credential.ADMIN,
+        lambda s: {"action_taker": ACTION_TAKER},
+        other_room_status=200,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "POST",
+        "/chatrooms:unmute",
+        Credential.ADMIN,
+        lambda s: {"action_taker": ACTION_TAKER},
+        other_room_status=200,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "PUT",
+        "/chatrooms/viewer-infos",
+        Credential.ADMIN,
+        lambda s: {"viewer_info": {"enabled": True}, "action_taker": ACTION_TAKER},
+        other_room_status=200,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "PUT",
+        "/chatrooms/users",
+        Credential.ADMIN,
+        lambda s: {"custom_name": "Renamed host"},
+        other_room_status=200,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "POST",
+        "/chatrooms/users:block",
+        Credential.ADMIN,
+        lambda s: {
+            "blocked_user": {
+                "id": "troll-1",
+                "device_id": "troll-device",
+                "custom_name": "Troll",
+                "action_taker": ACTION_TAKER,
+            }
+        },
+        other_room_status=200,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "POST",
+        "/chatrooms/users:unblock",
+        Credential.ADMIN,
+        lambda s: {"unblocked_user": {"id": s.block.user_id, "action_taker": ACTION_TAKER}},
+        other_room_status=404,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "POST",
+        "/chatrooms/messages:pin",
+        Credential.ADMIN,
+        lambda s: {
+            "pinned_message": {
+                "message": {
+                    "id": str(s.message.id),
+                    "text": s.message.text,
+                    "sender": {
+                        "id": s.message.user_id,
+                        "device_id": s.message.user_device_id,
+                        "custom_name": s.message.user_custom_name,
+                    },
+                },
+                "action_taker": ACTION_TAKER,
+            }
+        },
+        other_room_status=200,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "POST",
+        "/chatrooms/messages:unpin",
+        Credential.ADMIN,
+        lambda s: {
+            "unpinned_message": {"message": {"id": s.pin.message_id}, "action_taker": ACTION_TAKER}
+        },
+        other_room_status=404,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "DELETE",
+        "/chatrooms/messages/{message}",
+        Credential.ADMIN,
+        other_room_status=404,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "POST",
+        "/chatrooms/polls",
+        Credential.ADMIN,
+        lambda s: {
+            "poll": {
+                "type": PollType.SINGLE_CHOICE,
+                "multi_choice": {
+                    "question": "Tea or coffee?",
+                    "options": [
+                        {"text": "Tea", "corrected": False},
+                        {"text": "Coffee", "corrected": False},
+                    ],
+                },
+            }
+        },
+        other_room_status=200,
+    ),
+    Endpoint("GET", "/chatrooms/polls/{queued_poll}", Credential.ADMIN, other_room_status=404),
+    Endpoint(
+        "PUT",
+        "/chatrooms/polls/{queued_poll}",
+        Credential.ADMIN,
+        poll_edit_body,
+        other_room_status=404,
+    ),
+    Endpoint(
+        "DELETE",
+        "/chatrooms/polls/{queued_poll}",
+        Credential.ADMIN,
+        other_room_status=404,
+        answers_empty=True,
+    ),
+    Endpoint(
+        "POST",
+        "/chatrooms/polls/{active_poll}:change",
+        Credential.ADMIN,
+        lambda s: {"action": "ACTION_CLOSE", "action_taker": ACTION_TAKER},
+        other_room_status=404,
+        answers_empty=True,
+    ),
+]
+
+
+def endpoints(*credentials: Credential) -> list:
+    return [
+        pytest.param(endpoint, id=str(endpoint))
+        for endpoint in ENDPOINTS
+        if endpoint.credential in credentials
+    ]
+
+
+AUTHENTICATED = (Credential.API_KEY, Credential.TOKEN, Credential.ADMIN)
+TOKEN_ENDPOINTS = (Credential.TOKEN, Credential.ADMIN)
+
+
+def room_snapshot(room: Chatroom) -> dict:
+    """Everything an operation could change in a room, for before/after comparisons."""
+    return {
+        "room": Chatroom.objects.filter(pk=room.pk).values().get(),
+        "blocks": list(BlockedUser.objects.filter(room=room).order_by("pk").values()),
+        "pins": list(PinnedMessage.objects.filter(room=room).order_by("pk").values()),
+        "polls": list(Poll.objects.filter(room=room).order_by("pk").values()),
+        "options": list(PollOption.objects.filter(poll__room=room).order_by("pk").values()),
+        "counters": list(CustomCounter.objects.filter(room=room).order_by("pk").values()),
+        "messages": list(ChatMessage.objects.filter(room=room).order_by("pk").values()),
+        "refresh_tokens": list(RefreshToken.objects.filter(room=room).order_by("pk").values()),
+        "audit": AuditLogEntry.objects.filter(room=room).count(),
+    }
+
+
+# --- Forged and stale tokens ------------------------------------------------------------
+
+
+def claims_of(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def resign(token: str, *, secret: str | None = None, **changes) -> str:
+    """The token's claims with `changes`, signed as the server signs (or with `secret`)."""
+    payload = {**claims_of(token), **changes}
+    return jwt.encode(payload, secret or auth.token_secret(), algorithm=auth.TOKEN_ALGORITHM)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def expired(token: str) -> str:
+    now = int(timezone.now().timestamp())
+    return resign(token, iat=now - 3600, exp=now - 60)
+
+
+def signature_altered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    # A character in the middle: the last one may only carry padding bits.
+    middle = len(signature) // 2
+    replacement = "A" if signature[middle] != "A" else "B"
+    return f"{header}.{payload}.{signature[:middle]}{replacement}{signature[middle + 1 :]}"
+
+
+def signed_with_another_secret(token: str) -> str:
+    return resign(token, secret="not-the-server-secret-" + "x" * 32)
+
+
+def unsigned(token: str) -> str:
+    """`alg: none`, the classic JWT forgery."""
+    header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    payload = b64url(json.dumps(claims_of(token)).encode())
+    return f"{header}.{payload}."
+
+
+def role_raised_to_admin(token: str) -> str:
+    """The payload rewritten to ROLE_ADMIN, the original signature kept."""
+    header, _payload, signature = token.split(".")
+    payload = {**claims_of(token), "roles": [Role.ADMIN]}
+    return f"{header}.{b64url(json.dumps(payload).encode())}.{signature}"
+
+
+def for_unknown_room(token: str) -> str:
+    return resign(token, chat_id=str(uuid.uuid4()))
+
+
+FORGERIES = {
+    "expired": expired,
+    "signature-altered": signature_altered,
+    "another-secret": signed_with_another_secret,
+    "alg-none": unsigned,
+    "role-claim-raised": role_raised_to_admin,
+    "unknown-room": for_unknown_room,
+}
+
+
+def bearer(credential: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {credential}")
+    return client
+
+
+# --- The table covers the URLconf ----------------------------------------------------------
+
+
+def normalised(route: str) -> str:
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", route.lstrip("/"))
+
+
+def test_the_matrix_lists_every_operation_of_the_urlconf():
+    routed = set()
+    for pattern in api_urls.urlpatterns:
+        view = pattern.callback.view_class
+        for method in view.http_method_names:
+            if method not in ("options", "head") and hasattr(view, method):
+                routed.add((method.upper(), normalised(str(pattern.pattern))))
+
+    tabled = {(e.method, normalised(e.route)) for e in ENDPOINTS}
+
+    assert tabled == routed
+    assert len(ENDPOINTS) == len(tabled)
+
+
+# --- 401 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", endpoints(*AUTHENTICATED))
+def test_no_credentials_is_401(endpoint, scene, anon_client):
+    response = endpoint.call(anon_client, scene)
+
+    assert_status(response, 401, 16)
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("forge", FORGERIES.values(), ids=FORGERIES.keys())
+@pytest.mark.parametrize("endpoint", endpoints(*AUTHENTICATED))
+def test_stale_or_forged_token_is_401(endpoint, forge, scene, make_token_client):
+    # An admin token would pass every chatroom-token endpoint: only the forgery stops it.
+    # Raising a role needs a lower one to start from.
+    role = Role.VIEWER if forge is role_raised_to_admin else Role.ADMIN
+    token = make_token_client(scene.room, role).issued.token
+
+    response = endpoint.call(bearer(forge(token)), scene)
+
+    assert_status(response, 401, 16)
+
+
+@pytest.mark.parametrize("endpoint", endpoints(*AUTHENTICATED))
+def test_token_of_a_deleted_room_is_401(endpoint, scene, make_token_client):
+    doomed = factories.ChatroomFactory()
+    token = make_token_client(doomed, Role.ADMIN).issued.token
+    Chatroom.objects.filter(pk=doomed.pk).delete()
+
+    response = endpoint.call(bearer(token), scene)
+
+    assert_status(response, 401, 16)
+
+
+@pytest.mark.parametrize("endpoint", endpoints(Credential.TOKEN, Credential.ADMIN))
+def test_resigned_token_without_changes_is_accepted(endpoint, scene, make_token_client):
+    """The control for the forgeries above: re-signing alone does not make a token fail."""
+    token = make_token_client(scene.room, Role.ADMIN).issued.token
+
+    response = endpoint.call(bearer(resign(token)), scene)
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"iss": "someone-else"}, id="foreign-issuer"),
+        pytest.param({"type": "refresh"}, id="not-a-chatroom-token"),
+        pytest.param({"roles": ["ROLE_OWNER"]}, id="unknown-role"),
+        pytest.param({"roles": []}, id="no-role"),
+        pytest.param({"roles": Role.ADMIN}, id="roles-not-a-list"),
+        pytest.param({"chat_id": "not-a-uuid"}, id="chat-id-not-a-uuid"),
+        pytest.param({"exp": None}, id="no-expiry"),
+        pytest.param({"jti": None}, id="no-jti"),
+        pytest.param({"sub": None}, id="no-subject"),
+    ],
+)
+def test_correctly_signed_token_with_bad_claims_is_401(changes, scene, admin_token_client):
+    payload = claims_of(admin_token_client.issued.token)
+    payload.update(changes)
+    payload = {key: value for key, value in payload.items() if value is not None}
+    token = jwt.encode(payload, auth.token_secret(), algorithm=auth.TOKEN_ALGORITHM)
+
+    response = bearer(token).get(f"{API}/chatrooms")
+
+    assert_status(response, 401, 16)
+
+
+def test_token_signed_with_the_old_secret_is_401_after_rotation(
+    scene, admin_token_client, settings
+):
+    settings.CHATROOM_TOKEN_SECRET = "rotated-secret-" + "y" * 32
+
+    response = admin_token_client.get(f"{API}/chatrooms")
+
+    assert_status(response, 401, 16)
+
+
+@pytest.mark.parametrize("endpoint", endpoints(Credential.API_KEY))
+def test_revoked_api_key_is_401(endpoint, scene, api_key, api_key_client):
+    services.api_key_revoke(actor=Actor.system("tests"), api_key=api_key[0])
+
+    response = endpoint.call(api_key_client, scene)
+
+    assert_status(response, 401, 16)
+
+
+# --- 403 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", endpoints(*TOKEN_ENDPOINTS))
+def test_api_key_on_a_chatroom_token_endpoint_is_403(endpoint, scene, api_key_client):
+    before = room_snapshot(scene.room)
+
+    response = endpoint.call(api_key_client, scene)
+
+    assert_status(response, 403, 7)
+    assert room_snapshot(scene.room) == before
+
+
+@pytest.mark.parametrize("role", Role.values)
+@pytest.mark.parametrize("endpoint", endpoints(Credential.API_KEY))
+def test_chatroom_token_on_an_api_key_endpoint_is_403(endpoint, role, scene, make_token_client):
+    client = make_token_client(scene.room, role)
+    before = room_snapshot(scene.room)
+
+    response = endpoint.call(client, scene)
+
+    assert_status(response, 403, 7)
+    assert room_snapshot(scene.room) == before
+    assert Chatroom.objects.count() == 1
+
+
+@pytest.mark.parametrize("role", [Role.GUEST, Role.VIEWER])
+@pytest.mark.parametrize("endpoint", endpoints(Credential.ADMIN))
+def test_guest_and_viewer_on_an_admin_endpoint_are_403(endpoint, role, scene, make_token_client):
+    client = make_token_client(scene.room, role)
+    before = room_snapshot(scene.room)
+
+    response = endpoint.call(client, scene)
+
+    assert_status(response, 403, 7)
+    assert room_snapshot(scene.room) == before
+
+
+# --- 2xx ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", endpoints(*TOKEN_ENDPOINTS))
+def test_admin_token_is_allowed(endpoint, scene, admin_token_client):
+    response = endpoint.call(admin_token_client, scene)
+
+    assert response.status_code == 200, response.content
+    if endpoint.answers_empty:
+        assert response.json() == {}
+
+
+@pytest.mark.parametrize("role", [Role.GUEST, Role.VIEWER])
+@pytest.mark.parametrize("endpoint", endpoints(Credential.TOKEN))
+def test_guest_and_viewer_are_allowed_on_any_role_endpoints(
+    endpoint, role, scene, make_token_client
+):
+    response = endpoint.call(make_token_client(scene.room, role), scene)
+
+    assert response.status_code == 200, response.content
+    if endpoint.answers_empty:
+        assert response.json() == {}
+
+
+@pytest.mark.parametrize("endpoint", endpoints(Credential.API_KEY))
+def test_api_key_is_allowed(endpoint, scene, api_key_client):
+    response = endpoint.call(api_key_client, scene)
+
+    assert response.status_code == 200, response.content
+    if endpoint.answers_empty:
+        assert response.json() == {}
+
+
+@pytest.mark.parametrize("endpoint", endpoints(Credential.NONE))
+def test_refresh_needs_no_authorization_header(endpoint, scene, anon_client):
+    response = endpoint.call(anon_client, scene)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["token"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("expired", id="expired-token"),
+        pytest.param("api-key", id="api-key"),
+        pytest.param("Bearer not-a-token", id="garbage-bearer"),
+        pytest.param("Basic dXNlcjpwYXNz", id="other-scheme"),
+    ],
+)
+@pytest.mark.parametrize("endpoint", endpoints(Credential.NONE))
+def test_refresh_ignores_whatever_authorization_header_is_sent(
+    endpoint, header, scene, api_key, make_token_client
+):
+    """A client refreshes because its token expired; sending that token along is harmless."""
+    if header == "expired":
+        header = f"Bearer {expired(make_token_client(scene.room).issued.token)}"
+    elif header == "api-key":
+        header = f"Bearer {api_key[1]}"
+
+    response = endpoint.call(APIClient(), scene, HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 200, response.content
+
+
+# --- Another room's token -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", endpoints(*TOKEN_ENDPOINTS))
+def test_another_rooms_token_acts_on_its_own_room_only(endpoint, scene, other_room_admin_client):
+    # The same person also holds a token for the first room: nothing may match by user alone.
+    claims = other_room_admin_client.claims
+    auth.chatroom_token_issue(
+        room=scene.room, role=Role.ADMIN, subject=claims.subject, device_id=claims.device_id
+    )
+    before = room_snapshot(scene.room)
+
+    response = endpoint.call(other_room_admin_client, scene)
+
+    if endpoint.other_room_status == 404:
+        assert_status(response, 404, 5)
+    else:
+        assert response.status_code == endpoint.other_room_status, response.content
+    assert room_snapshot(scene.room) == before
+
+
+def test_another_rooms_token_reads_its_own_room(scene, other_room_admin_client):
+    other_room_id = str(other_room_admin_client.claims.chat_id)
+
+    chat = other_room_admin_client.get(f"{API}/chatrooms").json()["chatroom"]
+    messages = other_room_admin_client.get(f"{API}/chatrooms/messages").json()["messages"]
+    polls = other_room_admin_client.get(f"{API}/chatrooms/polls").json()["polls"]
+    config = other_room_admin_client.get(f"{API}/chatrooms/config").json()
+
+    assert chat["id"] == other_room_id
+    assert chat["blocked_users"] == []
+    assert chat["pinned_messages"] == []
+    assert chat["active_poll"] is None
+    assert messages == []
+    assert polls == []
+    assert str(scene.room.id) not in json.dumps(config)
+    assert other_room_id in config["topic"]["sub"]
+
+
+# --- Ids in the path -----------------------------------------------------------------------
+
+
+ROOM_ID_ENDPOINTS = [e for e in ENDPOINTS if "{room}" in e.route]
+RESOURCE_ID_ENDPOINTS = [
+    e for e in ENDPOINTS if "{queued_poll}" in e.route or "{active_poll}" in e.route
+] + [e for e in ENDPOINTS if "{message}" in e.route]
+
+
+def with_ids(endpoint: Endpoint, scene: Scene, value: str) -> str:
+    return API + re.sub(r"\{[^}]+\}", value, endpoint.route).format(**scene.ids())
+
+
+@pytest.mark.parametrize("endpoint", [pytest.param(e, id=str(e)) for e in ROOM_ID_ENDPOINTS])
+def test_api_key_endpoint_with_an_unknown_room_is_404(endpoint, scene, api_key_client):
+    path = with_ids(endpoint, scene, str(uuid.uuid4()))
+    body = endpoint.body(scene)
+
+    response = getattr(api_key_client, endpoint.method.lower())(path, body, format="json")
+
+    assert_status(response, 404, 5)
+
+
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "%20"])
+@pytest.mark.parametrize("endpoint", [pytest.param(e, id=str(e)) for e in ROOM_ID_ENDPOINTS])
+def test_api_key_endpoint_with_a_malformed_room_id_is_400(endpoint, bad_id, scene, api_key_client):
+    path = with_ids(endpoint, scene, bad_id)
+    body = endpoint.body(scene)
+
+    response = getattr(api_key_client, endpoint.method.lower())(path, body, format="json")
+
+    body = assert_status(response, 400, 3)
+    assert "id" in field_violations(body)
+
+
+def resource_call(client, endpoint: Endpoint, scene: Scene, value: str):
+    path = with_ids(endpoint, scene, value)
+    send = getattr(client, endpoint.method.lower())
+    if endpoint.body is None:
+        return send(path)
+    return send(path, endpoint.body(scene), format="json")
+
+
+@pytest.mark.parametrize("endpoint", [pytest.param(e, id=str(e)) for e in RESOURCE_ID_ENDPOINTS])
+def test_unknown_poll_or_message_id_is_404(endpoint, scene, admin_token_client):
+    before = room_snapshot(scene.room)
+
+    response = resource_call(admin_token_client, endpoint, scene, str(uuid.uuid4()))
+
+    assert_status(response, 404, 5)
+    assert room_snapshot(scene.room) == before
+
+
+@pytest.mark.parametrize("endpoint", [pytest.param(e, id=str(e)) for e in RESOURCE_ID_ENDPOINTS])
+def test_malformed_poll_or_message_id_is_400(endpoint, scene, admin_token_client):
+    response = resource_call(admin_token_client, endpoint, scene, "not-a-uuid")
+
+    body = assert_status(response, 400, 3)
+    assert "id" in field_violations(body)
+
+
+def test_expired_token_was_valid_until_it_expired(scene, make_token_client):
+    """The `expired` forgery differs from a working token only in its times."""
+    token = make_token_client(scene.room, Role.ADMIN).issued.token
+    later = int((timezone.now() + timedelta(minutes=5)).timestamp())
+
+    assert bearer(resign(token, exp=later)).get(f"{API}/chatrooms").status_code == 200
+    assert_status(bearer(expired(token)).get(f"{API}/chatrooms"), 401, 16)
