@@ -140,3 +140,260 @@ def poll_list(
 
 def poll_get(*, room: Chatroom, poll_id) -> Poll | None:
     return poll_queryset().filter(room=room, pk=poll_id).first()
+
+
+# --- Console ------------------------------------------------------------------------
+# Reads of the staff moderation console (the `moderation` app). Lists are
+# keyset-paged: no COUNT over tables with millions of rows, and page N costs
+# what page 1 costs.
+# Imports live here, not at the top, so that this section stays self-contained.
+
+import uuid  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery  # noqa: E402
+from django.db.models.functions import Coalesce  # noqa: E402
+
+from chatrooms.models import ApiKey, AuditLogEntry  # noqa: E402
+
+CONSOLE_PAGE_SIZE = 50
+
+
+@dataclass
+class KeysetPage:
+    """One page of rows and the keys to reach its neighbours.
+
+    ``next_after`` is the sort key of the last row when more rows follow;
+    ``prev_before`` is the sort key of the first row when rows precede it.
+    """
+
+    items: list
+    next_after: tuple | None = None
+    prev_before: tuple | None = None
+
+
+def _sort_key(item, order: Sequence[str]) -> tuple:
+    return tuple(getattr(item, name.lstrip("-")) for name in order)
+
+
+def _keyset_condition(order: Sequence[str], values: Sequence, *, forward: bool) -> Q:
+    """Rows after (``forward``) or before ``values`` in ``order``.
+
+    Every field of ``order`` sorts the same way, and the last one is unique.
+    """
+    descending = order[0].startswith("-")
+    lookup = "lt" if descending == forward else "gt"
+    condition = Q()
+    for index, name in enumerate(order):
+        step = Q(**{f"{name.lstrip('-')}__{lookup}": values[index]})
+        for previous, value in zip(order[:index], values[:index], strict=True):
+            step &= Q(**{previous.lstrip("-"): value})
+        condition |= step
+    return condition
+
+
+def keyset_page(
+    queryset: QuerySet,
+    *,
+    order: Sequence[str],
+    after: Sequence | None = None,
+    before: Sequence | None = None,
+    size: int = CONSOLE_PAGE_SIZE,
+) -> KeysetPage:
+    """One page of ``queryset`` in ``order``, in one query.
+
+    Without keys it is the first page; ``after`` pages forward from a row's
+    key, ``before`` pages back from one.
+    """
+    if before is not None:
+        reverse = [name[1:] if name.startswith("-") else f"-{name}" for name in order]
+        rows = list(
+            queryset.filter(_keyset_condition(order, before, forward=False)).order_by(*reverse)[
+                : size + 1
+            ]
+        )
+        has_more_before = len(rows) > size
+        items = rows[:size][::-1]
+        return KeysetPage(
+            items=items,
+            next_after=_sort_key(items[-1], order) if items else None,
+            prev_before=_sort_key(items[0], order) if items and has_more_before else None,
+        )
+    if after is not None:
+        queryset = queryset.filter(_keyset_condition(order, after, forward=True))
+    rows = list(queryset.order_by(*order)[: size + 1])
+    items = rows[:size]
+    return KeysetPage(
+        items=items,
+        next_after=_sort_key(items[-1], order) if len(rows) > size else None,
+        prev_before=_sort_key(items[0], order) if items and after is not None else None,
+    )
+
+
+# Room list sort orders: every field sorts the same way and ends with the primary key.
+ROOM_SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "label": ("label", "id"),
+    "-label": ("-label", "-id"),
+}
+
+
+def _count_per_room(queryset: QuerySet) -> Subquery:
+    counted = (
+        queryset.filter(room=OuterRef("pk"))
+        .order_by()
+        .values("room")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
+def console_room_queryset(
+    *,
+    search: str = "",
+    status: str = "",
+    muted: bool | None = None,
+    has_active_poll: bool | None = None,
+) -> QuerySet:
+    """Rooms for the console list, each annotated in the same query with
+    ``blocked_count`` (active blocks), ``pinned_count``, ``active_poll_question``
+    and ``last_message_at``.
+
+    A search that is a UUID matches the room id exactly; any other term
+    matches the label, case-insensitively.
+    """
+    active_poll = Poll.objects.filter(room=OuterRef("pk"), status=PollStatus.ACTIVE)
+    queryset = Chatroom.objects.annotate(
+        blocked_count=_count_per_room(BlockedUser.objects.active()),
+        pinned_count=_count_per_room(PinnedMessage.objects.all()),
+        active_poll_question=Subquery(active_poll.values("question")[:1]),
+        last_message_at=Subquery(
+            ChatMessage.objects.filter(room=OuterRef("pk"))
+            .order_by("-received_at")
+            .values("received_at")[:1]
+        ),
+    )
+    search = search.strip()
+    if search:
+        try:
+            queryset = queryset.filter(pk=uuid.UUID(search))
+        except ValueError:
+            queryset = queryset.filter(label__icontains=search)
+    if status:
+        queryset = queryset.filter(status=status)
+    if muted is not None:
+        queryset = queryset.filter(muted=muted)
+    if has_active_poll is not None:
+        queryset = queryset.filter(Exists(active_poll) if has_active_poll else ~Exists(active_poll))
+    return queryset
+
+
+def console_message_feed(
+    *,
+    room: Chatroom,
+    before: tuple | None = None,
+    limit: int = CONSOLE_PAGE_SIZE,
+    pinned_ids: set[str] | None = None,
+) -> tuple[list[ChatMessage], bool]:
+    """A room's messages for staff, newest first, deleted ones included.
+
+    ``before`` is the (received_at, id) of the last message shown. Each message
+    gets ``sender_blocked`` (annotated in the same query) and ``is_pinned``
+    (from ``pinned_ids``, else one more query). Returns the messages and
+    whether older ones exist.
+    """
+    blocks = BlockedUser.objects.active().filter(room=OuterRef("room"))
+    queryset = ChatMessage.objects.filter(room=room).annotate(
+        sender_blocked=Exists(blocks.filter(user_id=OuterRef("user_id")))
+        | Exists(blocks.exclude(device_id="").filter(device_id=OuterRef("user_device_id")))
+    )
+    if before is not None:
+        queryset = queryset.filter(_keyset_condition(("-received_at", "-id"), before, forward=True))
+    rows = list(queryset.order_by("-received_at", "-id")[: limit + 1])
+    if pinned_ids is None:
+        pinned_ids = set(
+            PinnedMessage.objects.filter(room=room).values_list("message_id", flat=True)
+        )
+    messages = rows[:limit]
+    for message in messages:
+        message.is_pinned = str(message.pk) in pinned_ids
+    return messages, len(rows) > limit
+
+
+def console_blocked_users(
+    *, room: Chatroom, search: str = "", limit: int = CONSOLE_PAGE_SIZE
+) -> tuple[list[BlockedUser], bool]:
+    """A room's active blocks, newest first, optionally matching a name or user
+    id; returns at most ``limit`` and whether more match."""
+    queryset = BlockedUser.objects.active().filter(room=room)
+    search = search.strip()
+    if search:
+        queryset = queryset.filter(Q(custom_name__icontains=search) | Q(user_id__icontains=search))
+    rows = list(queryset.order_by("-blocked_at", "-id")[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def console_room_polls(*, room: Chatroom) -> list[Poll]:
+    """Every poll of a room (at most MAX_POLLS_PER_ROOM), oldest first, options
+    prefetched: two queries."""
+    return list(poll_queryset().filter(room=room).order_by("created_at", "id"))
+
+
+def console_active_poll(*, room: Chatroom) -> Poll | None:
+    """The room's active poll with its options, or None: two queries at most."""
+    return poll_queryset().filter(room=room, status=PollStatus.ACTIVE).first()
+
+
+def audit_log_queryset(
+    *,
+    room_id=None,
+    actor: str = "",
+    action: str = "",
+    source: str = "",
+    since=None,
+    until=None,
+) -> QuerySet:
+    """Audit rows matching the console's filters, with their room joined.
+
+    ``actor`` matches a staff username, a token user's name or an actor id
+    exactly; ``since`` is inclusive and ``until`` exclusive.
+    """
+    queryset = AuditLogEntry.objects.select_related("room")
+    if room_id is not None:
+        queryset = queryset.filter(room_id=room_id)
+    actor = actor.strip()
+    if actor:
+        queryset = queryset.filter(Q(actor_name=actor) | Q(actor_id=actor))
+    if action:
+        queryset = queryset.filter(action=action)
+    if source:
+        queryset = queryset.filter(source=source)
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(created_at__lt=until)
+    return queryset
+
+
+def api_key_queryset() -> QuerySet:
+    return ApiKey.objects.select_related("created_by")
+
+
+def console_pinned_messages(*, room: Chatroom) -> list[PinnedMessage]:
+    return list(PinnedMessage.objects.filter(room=room).order_by("pinned_at", "id"))
+
+
+def console_counters(*, room: Chatroom) -> list[CustomCounter]:
+    """Every counter of a room, disabled ones included, in display order."""
+    return list(CustomCounter.objects.filter(room=room).order_by("disabled", "position", "id"))
+
+
+def console_message_get(*, room: Chatroom, message_id) -> ChatMessage | None:
+    """A stored message of the room by its id (any string), or None."""
+    try:
+        message_id = uuid.UUID(str(message_id))
+    except ValueError:
+        return None
+    return ChatMessage.objects.filter(room=room, pk=message_id).first()
