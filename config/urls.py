@@ -7,6 +7,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("moderation/", include("moderation.urls")),
 ]
 
 handler400 = "chatrooms.errors.handler400"

@@ -1,0 +1,335 @@
+"""Input of the console's pages and actions.
+
+Forms only read and check input; the services decide what is allowed and
+write. Every field has a label, so every control on a page has one too.
+"""
+
+import re
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from chatrooms.models import AuditAction, AuditSource, ChatStatus, PollType
+from chatrooms.selectors import ROOM_SORTS
+from chatrooms.services import MAX_POLL_OPTIONS, MIN_POLL_OPTIONS, OptionInput, PollAction
+
+ON_OFF = [("1", "On"), ("0", "Off")]
+
+
+def on_off_field(**kwargs) -> forms.TypedChoiceField:
+    """A boolean sent as "1"/"0" by a button (a checkbox cannot say "off")."""
+    return forms.TypedChoiceField(choices=ON_OFF, coerce=lambda value: value == "1", **kwargs)
+
+
+def split_keys(text: str) -> list[str]:
+    """Counter keys typed as "like, heart" or "like heart", in order."""
+    return [key for key in re.split(r"[\s,]+", text) if key]
+
+
+class StaffAuthenticationForm(AuthenticationForm):
+    """Sign-in for staff accounts only, with the same answer for a wrong
+    password and a non-staff account (as the Django admin does)."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Enter the username and password of a staff account. "
+        "Both are case-sensitive.",
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if not user.is_staff:
+            raise ValidationError(self.error_messages["invalid_login"], code="invalid_login")
+
+
+# --- Rooms ---------------------------------------------------------------------------
+
+SORT_LABELS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "label": "Label A to Z",
+    "-label": "Label Z to A",
+}
+YES_NO_ANY = [("", "Any"), ("yes", "Yes"), ("no", "No")]
+
+
+def yes_no(value: str) -> bool | None:
+    return {"yes": True, "no": False}.get(value)
+
+
+class RoomFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=200,
+        help_text="A room id, or part of a room's label.",
+    )
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any"), *ChatStatus.choices]
+    )
+    muted = forms.ChoiceField(label="Muted", required=False, choices=YES_NO_ANY)
+    poll = forms.ChoiceField(label="Active poll", required=False, choices=YES_NO_ANY)
+    sort = forms.ChoiceField(
+        label="Sort", required=False, choices=[(key, SORT_LABELS[key]) for key in ROOM_SORTS]
+    )
+
+    def selection(self) -> tuple[dict, str]:
+        """(selector filters, sort key); invalid fields count as not set."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        filters = {
+            "search": data.get("q", ""),
+            "status": data.get("status", ""),
+            "muted": yes_no(data.get("muted", "")),
+            "has_active_poll": yes_no(data.get("poll", "")),
+        }
+        return filters, data.get("sort") or "newest"
+
+
+class RoomCreateForm(forms.Form):
+    label = forms.CharField(
+        label="Label",
+        required=False,
+        max_length=200,
+        help_text="Optional. What staff see in the console, e.g. “Keynote day 1”.",
+    )
+    counter_keys = forms.CharField(
+        label="Counter keys",
+        required=False,
+        help_text="Optional. Keys viewers can count, separated by commas, e.g. “like, heart”.",
+    )
+
+    def clean_counter_keys(self):
+        return split_keys(self.cleaned_data["counter_keys"])
+
+
+# --- The room ------------------------------------------------------------------------
+
+
+class MuteForm(forms.Form):
+    muted = on_off_field(label="Muted")
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(label="Status", choices=ChatStatus.choices)
+
+
+class ViewerInfoForm(forms.Form):
+    enabled = on_off_field(label="Viewer info")
+
+
+class LabelForm(forms.Form):
+    label = forms.CharField(label="Label", required=False, max_length=200)
+
+
+class CountersForm(forms.Form):
+    keys = forms.CharField(
+        label="Counter keys",
+        required=False,
+        help_text="In display order, separated by commas. A key you remove is disabled and "
+        "keeps its value; add it again to bring it back.",
+    )
+
+    def clean_keys(self):
+        return split_keys(self.cleaned_data["keys"])
+
+
+BLOCK_DURATIONS = [
+    ("", "Until unblocked"),
+    ("600", "10 minutes"),
+    ("3600", "1 hour"),
+    ("86400", "24 hours"),
+]
+
+
+class BlockForm(forms.Form):
+    """Block the sender of a message (``message_id``) or a user by id."""
+
+    message_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    user_id = forms.CharField(label="User id", required=False, max_length=128)
+    custom_name = forms.CharField(label="Name", required=False, max_length=128)
+    reason = forms.CharField(label="Reason", required=False, max_length=500)
+    duration = forms.TypedChoiceField(
+        label="For",
+        required=False,
+        choices=BLOCK_DURATIONS,
+        coerce=int,
+        empty_value=None,
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("message_id") and not data.get("user_id"):
+            raise ValidationError("Say whom to block: a message's sender or a user id.")
+        return data
+
+    def expires_at(self):
+        seconds = self.cleaned_data.get("duration")
+        return timezone.now() + timedelta(seconds=seconds) if seconds else None
+
+
+class UnblockForm(forms.Form):
+    user_id = forms.CharField(label="User id", max_length=128)
+    reason = forms.CharField(label="Reason", required=False, max_length=500)
+
+
+class MessageForm(forms.Form):
+    """Pin, unpin or delete one message."""
+
+    message_id = forms.CharField(max_length=128, widget=forms.HiddenInput)
+    reason = forms.CharField(label="Reason", required=False, max_length=500)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+class ConfirmForm(forms.Form):
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+# --- Polls ---------------------------------------------------------------------------
+
+DEFAULT_OPTION_ROWS = 4
+POLL_TYPE_LABELS = {
+    PollType.SINGLE_CHOICE: "Single choice: each viewer picks one option",
+    PollType.MULTI_CHOICE: "Multiple choice: each viewer picks one or more",
+}
+
+
+class PollForm(forms.Form):
+    """A poll's type, question and a fixed number of option rows.
+
+    Rows left empty are ignored; at least MIN_POLL_OPTIONS must be filled in.
+    When editing, each row carries its option's id so the option keeps it.
+    """
+
+    type = forms.ChoiceField(
+        label="Type",
+        choices=[(value, POLL_TYPE_LABELS[value]) for value in PollType.values],
+        initial=PollType.SINGLE_CHOICE,
+        widget=forms.RadioSelect,
+    )
+    question = forms.CharField(label="Question", max_length=500)
+
+    def __init__(self, *args, rows: int = DEFAULT_OPTION_ROWS, poll=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if poll is not None:
+            options = list(poll.options.all())
+            self.initial.update(type=poll.type, question=poll.question)
+            for index, option in enumerate(options, start=1):
+                self.initial[f"option_{index}"] = option.text
+                self.initial[f"correct_{index}"] = option.corrected
+                self.initial[f"option_id_{index}"] = option.id
+            rows = max(rows, len(options))
+        # The template posts its row count as "rows"; "add_rows" asks for more rows.
+        self.adding_rows = self.is_bound and "add_rows" in self.data
+        if self.is_bound:
+            rows = self._clamp(self.data.get("rows"), rows)
+            if self.adding_rows:
+                rows = min(rows + 2, MAX_POLL_OPTIONS)
+        self.row_count = rows
+        self.can_add_rows = rows < MAX_POLL_OPTIONS
+        for index in range(1, rows + 1):
+            self.fields[f"option_{index}"] = forms.CharField(
+                label=f"Option {index}", required=False, max_length=500
+            )
+            self.fields[f"correct_{index}"] = forms.BooleanField(
+                label="Correct answer", required=False
+            )
+            self.fields[f"option_id_{index}"] = forms.UUIDField(
+                required=False, widget=forms.HiddenInput
+            )
+
+    @staticmethod
+    def _clamp(value, default: int) -> int:
+        try:
+            rows = int(value)
+        except (TypeError, ValueError):
+            return default
+        return min(max(rows, MIN_POLL_OPTIONS), MAX_POLL_OPTIONS)
+
+    def option_rows(self):
+        """(text field, correct field, id field) per row, for the template."""
+        return [
+            (self[f"option_{i}"], self[f"correct_{i}"], self[f"option_id_{i}"])
+            for i in range(1, self.row_count + 1)
+        ]
+
+    def clean(self):
+        data = super().clean()
+        options = []
+        for index in range(1, self.row_count + 1):
+            text = (data.get(f"option_{index}") or "").strip()
+            if text:
+                options.append(
+                    OptionInput(
+                        text=text,
+                        corrected=bool(data.get(f"correct_{index}")),
+                        id=data.get(f"option_id_{index}"),
+                    )
+                )
+            elif data.get(f"correct_{index}"):
+                self.add_error(f"option_{index}", "A correct answer needs its text.")
+        if len(options) < MIN_POLL_OPTIONS:
+            raise ValidationError(f"Fill in at least {MIN_POLL_OPTIONS} options.")
+        data["options"] = options
+        return data
+
+
+class PollChangeForm(forms.Form):
+    action = forms.ChoiceField(choices=PollAction.choices)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+# --- Audit log -----------------------------------------------------------------------
+
+
+class AuditFilterForm(forms.Form):
+    room = forms.UUIDField(label="Room id", required=False)
+    actor = forms.CharField(
+        label="Actor",
+        required=False,
+        max_length=150,
+        help_text="A staff username, a viewer's name, or an actor id, exactly.",
+    )
+    action = forms.ChoiceField(
+        label="Action", required=False, choices=[("", "Any"), *AuditAction.choices]
+    )
+    source = forms.ChoiceField(
+        label="Source", required=False, choices=[("", "Any"), *AuditSource.choices]
+    )
+    since = forms.DateTimeField(
+        label="From (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        label="Until (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def selection(self) -> dict:
+        """Selector filters; invalid fields count as not set."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "room_id": data.get("room"),
+            "actor": data.get("actor", ""),
+            "action": data.get("action", ""),
+            "source": data.get("source", ""),
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
+
+
+# --- API keys ------------------------------------------------------------------------
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What the key is for, e.g. “Player backend (production)”.",
+    )

@@ -1,0 +1,59 @@
+"""Small presentation helpers for the console's templates."""
+
+import json
+
+from django import template
+from django.utils import timezone
+
+from moderation.roles import can_administer, can_moderate
+
+register = template.Library()
+
+
+def percentage(votes: int, total: int) -> int:
+    """The share of voters who chose an option, in whole percent (the options
+    of a multiple-choice poll can add up past 100)."""
+    return round(100 * votes / total) if total else 0
+
+
+@register.filter
+def percent_of(votes, total) -> int:
+    return percentage(votes or 0, total or 0)
+
+
+@register.filter
+def when(value) -> str:
+    """A compact time: just the time for today, the date and time otherwise (UTC)."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    if local.date() == timezone.localdate():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+@register.simple_tag
+def role_name(user) -> str:
+    if user.is_superuser:
+        return "Superuser"
+    if can_administer(user):
+        return "Room admin"
+    return "Moderator" if can_moderate(user) else "No console role"
+
+
+NAV_SECTIONS = {"audit": "audit", "api_keys": "api_keys", "api_key_revoke": "api_keys"}
+
+
+@register.simple_tag(takes_context=True)
+def nav_section(context) -> str:
+    """Which main navigation entry the current page belongs to."""
+    request = context.get("request")
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.app_name != "moderation":
+        return ""
+    return NAV_SECTIONS.get(match.url_name, "rooms")
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,77 @@
+"""Routes of the moderation console, under /moderation/."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+from django.views.generic import RedirectView
+
+from moderation.access import moderator_required
+from moderation.forms import StaffAuthenticationForm
+from moderation.views import api_keys, audit, polls, room, rooms
+
+app_name = "moderation"
+
+room_path = "rooms/<uuid:room_id>/"
+poll_path = room_path + "polls/<uuid:poll_id>/"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="moderation:rooms"), name="home"),
+    # Accounts
+    path(
+        "sign-in/",
+        auth_views.LoginView.as_view(
+            template_name="moderation/login.html",
+            authentication_form=StaffAuthenticationForm,
+            redirect_authenticated_user=True,
+        ),
+        name="login",
+    ),
+    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/",
+        moderator_required(
+            auth_views.PasswordChangeView.as_view(
+                template_name="moderation/password_change.html",
+                success_url=reverse_lazy("moderation:password_change_done"),
+            )
+        ),
+        name="password_change",
+    ),
+    path(
+        "password/done/",
+        moderator_required(
+            auth_views.PasswordChangeDoneView.as_view(
+                template_name="moderation/password_change_done.html"
+            )
+        ),
+        name="password_change_done",
+    ),
+    # Rooms
+    path("rooms/", rooms.room_list, name="rooms"),
+    path("rooms/new/", rooms.room_create, name="room_new"),
+    path(room_path, room.room_detail, name="room"),
+    path(room_path + "live/feed/", room.room_feed, name="room_feed"),
+    path(room_path + "live/stats/", room.room_stats, name="room_stats"),
+    path(room_path + "live/poll/", room.room_poll_results, name="room_poll_results"),
+    path(room_path + "mute/", room.room_mute, name="room_mute"),
+    path(room_path + "status/", room.room_status, name="room_status"),
+    path(room_path + "viewer-info/", room.room_viewer_info, name="room_viewer_info"),
+    path(room_path + "counters/", room.room_counters, name="room_counters"),
+    path(room_path + "label/", room.room_label, name="room_label"),
+    path(room_path + "users/block/", room.user_block, name="user_block"),
+    path(room_path + "users/unblock/", room.user_unblock, name="user_unblock"),
+    path(room_path + "messages/pin/", room.message_pin, name="message_pin"),
+    path(room_path + "messages/unpin/", room.message_unpin, name="message_unpin"),
+    path(room_path + "messages/delete/", room.message_delete, name="message_delete"),
+    # Polls
+    path(room_path + "polls/new/", polls.poll_create, name="poll_new"),
+    path(poll_path + "edit/", polls.poll_edit, name="poll_edit"),
+    path(poll_path + "change/", polls.poll_change, name="poll_change"),
+    path(poll_path + "delete/", polls.poll_delete, name="poll_delete"),
+    path(poll_path + "results.csv", polls.poll_results_csv, name="poll_csv"),
+    # Audit log
+    path("audit/", audit.audit_log, name="audit"),
+    path("audit.csv", audit.audit_log_csv, name="audit_csv"),
+    # API keys
+    path("api-keys/", api_keys.api_keys, name="api_keys"),
+    path("api-keys/<int:key_id>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),
+]

@@ -1,0 +1,396 @@
+"""The live room: its page, the fragments that refresh on their own, and the
+moderation actions on the room, its users and its messages."""
+
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from chatrooms import selectors, services
+from chatrooms.errors import NotFound
+from chatrooms.models import ChatMessage, Chatroom, ChatStatus, PollStatus
+from moderation.access import moderator_required, room_admin_required
+from moderation.forms import (
+    BLOCK_DURATIONS,
+    BlockForm,
+    CountersForm,
+    LabelForm,
+    MessageForm,
+    MuteForm,
+    PollForm,
+    StatusForm,
+    UnblockForm,
+    ViewerInfoForm,
+)
+from moderation.paging import decode_cursor, encode_cursor
+from moderation.views.common import (
+    confirmation,
+    redirect_back,
+    report_form_errors,
+    run_action,
+    safe_next,
+    staff_actor,
+)
+
+FEED_ORDER = ("-received_at", "-id")
+FEED_PAGE_SIZE = 50
+BLOCKED_LIST_SIZE = 50
+
+
+def room_or_404(room_id) -> Chatroom:
+    return get_object_or_404(Chatroom, pk=room_id)
+
+
+def room_url(room: Chatroom, anchor: str = "") -> str:
+    url = reverse("moderation:room", kwargs={"room_id": room.pk})
+    return f"{url}#{anchor}" if anchor else url
+
+
+def feed_context(feed: list[ChatMessage], has_older: bool) -> dict:
+    return {
+        "feed": feed,
+        "older_cursor": encode_cursor((feed[-1].received_at, feed[-1].pk)) if has_older else "",
+    }
+
+
+@moderator_required
+@require_GET
+def room_detail(request, room_id):
+    room = room_or_404(room_id)
+    before = decode_cursor(request.GET.get("before", ""), ChatMessage, FEED_ORDER)
+    blocked_search = request.GET.get("blocked", "").strip()[:128]
+    pinned = selectors.console_pinned_messages(room=room)
+    polls = selectors.console_room_polls(room=room)
+    feed, has_older = selectors.console_message_feed(
+        room=room,
+        before=before,
+        limit=FEED_PAGE_SIZE,
+        pinned_ids={pin.message_id for pin in pinned},
+    )
+    blocked, more_blocked = selectors.console_blocked_users(
+        room=room, search=blocked_search, limit=BLOCKED_LIST_SIZE
+    )
+    counters = selectors.console_counters(room=room)
+    return render(
+        request,
+        "moderation/room.html",
+        {
+            "room": room,
+            "here": request.get_full_path(),
+            "paged_back": before is not None,
+            **feed_context(feed, has_older),
+            "pinned": pinned,
+            "blocked": blocked,
+            "more_blocked": more_blocked,
+            "blocked_search": blocked_search,
+            "counters": counters,
+            "polls": polls,
+            "active_poll": next((p for p in polls if p.status == PollStatus.ACTIVE), None),
+            "poll_form": PollForm(),
+            "counters_form": CountersForm(
+                initial={"keys": ", ".join(c.key for c in counters if not c.disabled)}
+            ),
+            "label_form": LabelForm(initial={"label": room.label}),
+            "block_form": BlockForm(),
+            "block_durations": BLOCK_DURATIONS,
+            "statuses": ChatStatus,
+        },
+    )
+
+
+# --- Fragments polled by htmx ------------------------------------------------------
+
+
+@moderator_required
+@require_GET
+def room_feed(request, room_id):
+    """The newest page of the feed (the room page polls it every few seconds)."""
+    room = room_or_404(room_id)
+    feed, has_older = selectors.console_message_feed(room=room, limit=FEED_PAGE_SIZE)
+    return render(
+        request,
+        "moderation/partials/feed.html",
+        {"room": room, "here": room_url(room), **feed_context(feed, has_older)},
+    )
+
+
+@moderator_required
+@require_GET
+def room_stats(request, room_id):
+    """Viewer info and counter values."""
+    room = room_or_404(room_id)
+    return render(
+        request,
+        "moderation/partials/stats.html",
+        {"room": room, "counters": selectors.console_counters(room=room)},
+    )
+
+
+@moderator_required
+@require_GET
+def room_poll_results(request, room_id):
+    """The active poll's live results."""
+    room = room_or_404(room_id)
+    return render(
+        request,
+        "moderation/partials/poll_results.html",
+        {"room": room, "active_poll": selectors.console_active_poll(room=room)},
+    )
+
+
+# --- The room --------------------------------------------------------------------------
+
+
+@moderator_required
+@require_POST
+def room_mute(request, room_id):
+    room = room_or_404(room_id)
+    form = MuteForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+    else:
+        muted = form.cleaned_data["muted"]
+
+        def mute():
+            services.chatroom_set_muted(actor=staff_actor(request), room=room, muted=muted)
+            if muted:
+                return "Muted the room: only admins can post now."
+            return "Unmuted the room: everyone can post again."
+
+        run_action(request, mute)
+    return redirect_back(request, room_url(room))
+
+
+@room_admin_required
+@require_POST
+def room_status(request, room_id):
+    room = room_or_404(room_id)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+    else:
+        status = ChatStatus(form.cleaned_data["status"])
+
+        def change():
+            services.chatroom_change_status(actor=staff_actor(request), room=room, status=status)
+            return f"The room is now {status.label.lower()}."
+
+        run_action(request, change)
+    return redirect_back(request, room_url(room))
+
+
+@room_admin_required
+@require_POST
+def room_viewer_info(request, room_id):
+    room = room_or_404(room_id)
+    form = ViewerInfoForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+    else:
+        enabled = form.cleaned_data["enabled"]
+
+        def update():
+            services.viewer_info_update(actor=staff_actor(request), room=room, enabled=enabled)
+            if enabled:
+                return "Viewers now see the viewer count."
+            return "The viewer count is now hidden from viewers."
+
+        run_action(request, update)
+    return redirect_back(request, room_url(room))
+
+
+@room_admin_required
+@require_POST
+def room_counters(request, room_id):
+    room = room_or_404(room_id)
+    form = CountersForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+    else:
+        keys = form.cleaned_data["keys"]
+
+        def update():
+            services.custom_counters_update(actor=staff_actor(request), room=room, keys=keys)
+            return f"Counters now: {', '.join(keys)}." if keys else "All counters are disabled."
+
+        run_action(request, update)
+    return redirect_back(request, room_url(room))
+
+
+@room_admin_required
+@require_POST
+def room_label(request, room_id):
+    room = room_or_404(room_id)
+    form = LabelForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+    else:
+        label = form.cleaned_data["label"]
+
+        def rename():
+            services.chatroom_update_label(actor=staff_actor(request), room=room, label=label)
+            return f"Renamed the room “{label}”." if label else "Cleared the room's label."
+
+        run_action(request, rename)
+    return redirect_back(request, room_url(room))
+
+
+# --- Users -------------------------------------------------------------------------------
+
+
+@moderator_required
+@require_POST
+def user_block(request, room_id):
+    """Block a message's sender (``message_id``) or a user given by id."""
+    room = room_or_404(room_id)
+    form = BlockForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+        return redirect_back(request, room_url(room))
+    data = form.cleaned_data
+
+    def block():
+        if data["message_id"]:
+            message = selectors.console_message_get(room=room, message_id=data["message_id"])
+            if message is None:
+                raise NotFound("That message is not in this room.")
+            if not message.user_id:
+                raise NotFound("That message has no sender to block.")
+            user_id, device_id = message.user_id, message.user_device_id
+            name = message.user_custom_name
+        else:
+            user_id, device_id, name = data["user_id"], "", data["custom_name"]
+        _block, created = services.user_block(
+            actor=staff_actor(request),
+            room=room,
+            user_id=user_id,
+            device_id=device_id,
+            custom_name=name,
+            reason=data["reason"],
+            expires_at=form.expires_at(),
+        )
+        who = name or user_id
+        if not created:
+            return f"{who} was already blocked."
+        duration = data["duration"]
+        period = f"for {dict(BLOCK_DURATIONS)[str(duration)]}" if duration else "until unblocked"
+        return f"Blocked {who} {period}. They can no longer post or vote."
+
+    run_action(request, block)
+    return redirect_back(request, room_url(room, "blocked"))
+
+
+@moderator_required
+@require_POST
+def user_unblock(request, room_id):
+    room = room_or_404(room_id)
+    form = UnblockForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+    else:
+
+        def unblock():
+            block = services.user_unblock(
+                actor=staff_actor(request),
+                room=room,
+                user_id=form.cleaned_data["user_id"],
+                reason=form.cleaned_data["reason"],
+            )
+            return f"Unblocked {block.custom_name or block.user_id}."
+
+        run_action(request, unblock)
+    return redirect_back(request, room_url(room, "blocked"))
+
+
+# --- Messages ----------------------------------------------------------------------------
+
+
+@moderator_required
+@require_POST
+def message_pin(request, room_id):
+    room = room_or_404(room_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+    else:
+
+        def pin():
+            message = selectors.console_message_get(
+                room=room, message_id=form.cleaned_data["message_id"]
+            )
+            if message is None:
+                raise NotFound("That message is not in this room.")
+            if message.deleted_at is not None:
+                raise NotFound("That message was deleted; it cannot be pinned.")
+            _pin, created = services.message_pin(
+                actor=staff_actor(request),
+                room=room,
+                message=services.MessageSnapshot(
+                    id=str(message.pk),
+                    text=message.text,
+                    sender_id=message.user_id,
+                    sender_device_id=message.user_device_id,
+                    sender_custom_name=message.user_custom_name,
+                ),
+            )
+            if not created:
+                return "That message is already pinned."
+            return f"Pinned the message from {message.user_custom_name or message.user_id}."
+
+        run_action(request, pin)
+    return redirect_back(request, room_url(room, "pinned"))
+
+
+@moderator_required
+@require_POST
+def message_unpin(request, room_id):
+    room = room_or_404(room_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+    else:
+
+        def unpin():
+            pin = services.message_unpin(
+                actor=staff_actor(request),
+                room=room,
+                message_id=form.cleaned_data["message_id"],
+            )
+            return f"Unpinned the message from {pin.sender_custom_name or pin.sender_id}."
+
+        run_action(request, unpin)
+    return redirect_back(request, room_url(room, "pinned"))
+
+
+@moderator_required
+@require_POST
+def message_delete(request, room_id):
+    room = room_or_404(room_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+        return redirect_back(request, room_url(room))
+    data = form.cleaned_data
+    message = selectors.console_message_get(room=room, message_id=data["message_id"])
+    if message is not None and not data["confirm"]:
+        return confirmation(
+            request,
+            question=f"Delete this message from {message.user_custom_name or message.user_id}?",
+            detail=message.text,
+            button="Delete message",
+            action_url=request.path,
+            cancel_url=safe_next(request, room_url(room)),
+            fields={"message_id": data["message_id"]},
+            reason=True,
+        )
+
+    def delete():
+        if message is None:
+            raise NotFound("That message is not in this room.")
+        services.message_delete(
+            actor=staff_actor(request), room=room, message_id=message.pk, reason=data["reason"]
+        )
+        name = message.user_custom_name or message.user_id
+        return f"Deleted the message from {name}. Viewers no longer see it."
+
+    run_action(request, delete)
+    return redirect_back(request, room_url(room))

@@ -1,0 +1,81 @@
+// Moderation console: small enhancements on top of htmx. Every page works without this file.
+(function () {
+  "use strict";
+
+  // A live region (data-live) refreshes every few seconds. Skip a refresh while the
+  // moderator is using a control inside it (typing a block reason, a menu is open),
+  // so nothing they are doing disappears under them.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var region = event.detail.elt;
+    if (!region || !region.hasAttribute || !region.hasAttribute("data-live")) {
+      return;
+    }
+    var active = document.activeElement;
+    var busy =
+      (active && active !== document.body && region.contains(active)) ||
+      region.querySelector("details[open]") !== null;
+    region.classList.toggle("is-paused", busy);
+    if (busy) {
+      event.preventDefault();
+    }
+  });
+
+  // Escape closes an open popover menu and returns focus to its button.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") {
+      return;
+    }
+    var open = document.querySelectorAll("details.popover[open], details.usermenu[open]");
+    open.forEach(function (details) {
+      details.removeAttribute("open");
+      var summary = details.querySelector("summary");
+      if (summary && details.contains(document.activeElement)) {
+        summary.focus();
+      }
+    });
+  });
+
+  // Opening one popover closes the others; clicking outside closes them all.
+  document.addEventListener("click", function (event) {
+    document
+      .querySelectorAll("details.popover[open], details.usermenu[open]")
+      .forEach(function (details) {
+        if (!details.contains(event.target)) {
+          details.removeAttribute("open");
+        }
+      });
+  });
+
+  // When a popover opens, put the cursor in its first field.
+  document.addEventListener(
+    "toggle",
+    function (event) {
+      var details = event.target;
+      if (details.matches && details.matches("details.popover") && details.open) {
+        var field = details.querySelector("input:not([type=hidden]), select, button");
+        if (field) {
+          field.focus();
+        }
+      }
+    },
+    true
+  );
+
+  // "Copy" buttons: data-copy names the element whose value to copy.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-copy]") : null;
+    if (!button) {
+      return;
+    }
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) {
+      return;
+    }
+    source.select();
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(source.value).then(function () {
+        button.textContent = "Copied";
+      });
+    }
+  });
+})();
