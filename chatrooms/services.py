@@ -148,6 +148,10 @@ def chatroom_create(
     """Create a room with its counters, in request order. Returns the room with
     ``room.created_counters`` holding the new counters."""
     _validate_counter_keys(custom_counter_keys)
+    if len(custom_counter_keys) > MAX_COUNTERS_PER_ROOM:
+        raise ResourceExhausted(
+            f"A room has at most {MAX_COUNTERS_PER_ROOM} counters.", reason="TOO_MANY_COUNTERS"
+        )
     room = Chatroom.objects.create(label=label)
     counters = CustomCounter.objects.bulk_create(
         CustomCounter(room=room, key=key, position=index, updated_at=room.created_at)

@@ -135,6 +135,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Shared by every worker when REDIS_URL is set (the auth-failure limits need
+# that with more than one process); per-process memory otherwise.
+REDIS_URL = env_str("REDIS_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -184,7 +195,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "chatrooms.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "chatrooms.api.schema.ChatroomAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "UNICODE_JSON": True,
     "COMPACT_JSON": True,
@@ -203,6 +214,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/bv/chatroom/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PARSER_WHITELIST": ["chatrooms.api.parsers.BoundedJSONParser"],
     "ENUM_NAME_OVERRIDES": {
         "ChatStatus": "chatrooms.models.ChatStatus",
         "ChatMode": "chatrooms.models.ChatMode",
@@ -224,6 +236,17 @@ LOGGING = {
 }
 
 # --- The chatroom domain -------------------------------------------------------
+
+# The largest request body the API reads (bytes); a larger one is 413 with code 8.
+CHATROOM_MAX_BODY_BYTES = env_int("CHATROOM_MAX_BODY_BYTES", 64 * 1024)
+# Forms and admin posts: Django's own bound.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+
+# Brute force: after this many failed API key / token / refresh attempts from one
+# client address within the window, that address gets 429 (code 8) until the
+# window ends. Other addresses are unaffected.
+CHATROOM_AUTH_FAILURE_LIMIT = env_int("CHATROOM_AUTH_FAILURE_LIMIT", 20)
+CHATROOM_AUTH_FAILURE_WINDOW_SECONDS = env_int("CHATROOM_AUTH_FAILURE_WINDOW_SECONDS", 60)
 
 # Defaults for a new room's message_setting (upstream exposes them read-only).
 CHATROOM_MESSAGE_TTL = timedelta(seconds=env_int("CHATROOM_MESSAGE_TTL_SECONDS", 86400))

@@ -1,6 +1,7 @@
 """drf-spectacular extensions: how our credentials appear in the OpenAPI schema."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 
 
 class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -24,3 +25,19 @@ class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
                 "room, one user and a role.",
             },
         ]
+
+
+class ChatroomAutoSchema(AutoSchema):
+    """Each operation's security requirement follows from its permission classes,
+    so the documented credential cannot drift from the enforced one."""
+
+    def get_auth(self):
+        super().get_auth()  # registers the scheme definitions above
+        from chatrooms.auth import HasApiKey, HasChatroomToken
+
+        permissions = self.view.get_permissions()
+        if any(isinstance(p, HasApiKey) for p in permissions):
+            return [{"ApiKey": []}]
+        if any(isinstance(p, HasChatroomToken) for p in permissions):
+            return [{"ChatroomToken": []}]
+        return []

@@ -608,10 +608,6 @@ class StatusOutput(serializers.Serializer):
     details = serializers.ListField(child=serializers.DictField())
 
 
-class EmptyOutput(serializers.Serializer):
-    """`{}`: what action endpoints answer."""
-
-
 class TokenOutput(serializers.Serializer):
     token = serializers.CharField()
     expires_in = serializers.IntegerField(help_text="Seconds.")

@@ -14,13 +14,12 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatrooms import auth, selectors, services
 from chatrooms.api import serializers as s
-from chatrooms.api.parsers import AnyContentTypeJSONParser
+from chatrooms.api.parsers import AnyContentTypeJSONParser, BoundedJSONParser
 from chatrooms.auth import HasApiKey, HasChatroomToken, IsChatroomAdmin
 from chatrooms.errors import InvalidArgument, NotFound
 from chatrooms.models import Chatroom, ChatStatus, InteractionType, PollType
@@ -36,7 +35,18 @@ ERROR_RESPONSES = {
         s.StatusOutput, description="Missing or unrecognised credential (code 16)."
     ),
     403: OpenApiResponse(s.StatusOutput, description="The credential lacks the right (code 7)."),
+    429: OpenApiResponse(
+        s.StatusOutput,
+        description="Too many failed authentication attempts "
+        "from this client, or a limit reached (code 8).",
+    ),
     500: OpenApiResponse(s.StatusOutput, description="Internal error (code 13)."),
+    "default": OpenApiResponse(
+        s.StatusOutput,
+        description="Any other error, same body: 404 "
+        "(code 5), 405 (code 12), 409 (codes 6, 10), 413 (code 8), "
+        "503 (code 14).",
+    ),
 }
 
 
@@ -49,7 +59,7 @@ def responses(ok, *extra_codes: int, **described) -> dict:
 
 
 class ApiView(APIView):
-    parser_classes = [JSONParser, AnyContentTypeJSONParser]
+    parser_classes = [BoundedJSONParser, AnyContentTypeJSONParser]
 
     def initial(self, request, *args, **kwargs):
         # A wrong method is 405 whatever the credential: check it before authorising.
@@ -110,10 +120,12 @@ def clamp(value: int | None, default: int, maximum: int) -> int:
     return default if value is None else min(value, maximum)
 
 
-EMPTY = {200: s.EmptyOutput, **ERROR_RESPONSES}
+EMPTY_OBJECT = OpenApiResponse(
+    {"type": "object", "properties": {}, "additionalProperties": False},
+    description="`{}`: the action was applied.",
+)
+EMPTY = {200: EMPTY_OBJECT, **ERROR_RESPONSES}
 EXTENSION = {"x-extension": "Not in the upstream API; see docs/api.md."}
-API_KEY_AUTH = [{"ApiKey": []}]
-TOKEN_AUTH = [{"ChatroomToken": []}]
 
 
 # --- Rooms -----------------------------------------------------------------------------
@@ -132,7 +144,6 @@ class ChatroomsView(ApiView):
         "Output-only and unknown fields are ignored.",
         request=s.CreateChatroomInput,
         responses=responses(s.ChatEnvelopeOutput),
-        auth=API_KEY_AUTH,
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -148,7 +159,6 @@ class ChatroomsView(ApiView):
         description="The full state of the token's chatroom. For non-admin tokens, "
         "`corrected` stays false until a poll has ended.",
         responses=responses(s.ChatEnvelopeOutput),
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def get(self, request):
@@ -169,7 +179,6 @@ class MuteView(ApiView):
         "changes nothing.",
         request=s.ActionTakerInput,
         responses=EMPTY,
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -188,7 +197,6 @@ class UnmuteView(MuteView):
         summary="Unmute the chatroom",
         request=s.ActionTakerInput,
         responses=EMPTY,
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -203,8 +211,7 @@ class ChangeStatusView(ApiView):
         summary="Change chatroom status",
         description="An inactive room refuses every write but this one.",
         request=s.ChangeStatusInput,
-        responses=responses(s.EmptyOutput, 404),
-        auth=API_KEY_AUTH,
+        responses=responses(EMPTY_OBJECT, 404),
         tags=["Chatroom"],
     )
     def post(self, request, room_id):
@@ -224,8 +231,7 @@ class CustomCountersView(ApiView):
         description="Makes the listed keys the counted ones, in order. Keys left out become "
         "`disabled: true`; their values are kept and come back if the key is listed again.",
         request=s.UpdateCustomCountersInput,
-        responses=responses(s.EmptyOutput, 404, 429),
-        auth=API_KEY_AUTH,
+        responses=responses(EMPTY_OBJECT, 404, 429),
         tags=["Chatroom"],
     )
     def put(self, request, room_id):
@@ -246,7 +252,6 @@ class ViewerInfoView(ApiView):
         "increases with every change.",
         request=s.UpdateViewerInfoInput,
         responses=EMPTY,
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def put(self, request):
@@ -272,7 +277,6 @@ class TokensView(ApiView):
         "room. `role` defaults to ROLE_GUEST; `subject` and `device_id` to generated UUIDs.",
         request=s.CreateTokenInput,
         responses=responses(s.TokenOutput, 404),
-        auth=API_KEY_AUTH,
         tags=["Chatroom"],
     )
     def post(self, request, room_id):
@@ -310,14 +314,14 @@ class RefreshTokenView(ApiView):
         "Presenting a used refresh token again revokes all tokens descended from it.",
         request=s.RefreshTokenInput,
         responses=responses(s.RefreshOutput),
-        auth=[],
         tags=["Chatroom"],
     )
     def post(self, request):
         data = self.validated(s.RefreshTokenInput)
-        issued = auth.chatroom_token_refresh(
-            refresh_token=data["refresh_token"], expired_at=data.get("expired_at")
-        )
+        with auth.counting_auth_failures(request):
+            issued = auth.chatroom_token_refresh(
+                refresh_token=data["refresh_token"], expired_at=data.get("expired_at")
+            )
         return Response(render_issued(issued))
 
 
@@ -330,7 +334,6 @@ class ConfigView(ApiView):
         description="What a client needs to open the realtime link. `connection` and "
         "`topic` come from settings (CHATROOM_REALTIME_*, CHATROOM_TOPIC_*).",
         responses=responses(s.ConfigOutput),
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def get(self, request):
@@ -376,7 +379,6 @@ class BlockView(ApiView):
         "nothing.",
         request=s.BlockUserInput,
         responses=EMPTY,
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -400,8 +402,7 @@ class UnblockView(ApiView):
         summary="Unblock a user",
         description="NOT_FOUND (code 5) if the user is not blocked.",
         request=s.UnblockUserInput,
-        responses=responses(s.EmptyOutput, 404),
-        auth=TOKEN_AUTH,
+        responses=responses(EMPTY_OBJECT, 404),
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -422,7 +423,6 @@ class UpdateUserView(ApiView):
         description="Tokens refreshed from now on carry the new name.",
         request=s.UpdateUserInput,
         responses=EMPTY,
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def put(self, request):
@@ -446,7 +446,6 @@ class MessagesView(ApiView):
         "of blocked users are shown only to admins (and blocked users see their own).",
         parameters=[s.MessageListQuery],
         responses=responses(s.MessagesOutput),
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def get(self, request):
@@ -476,7 +475,6 @@ class MessagesView(ApiView):
         "only from admins; blocked users cannot send.",
         request=s.SendMessageInput,
         responses=responses(s.MessageEnvelopeOutput, 409),
-        auth=TOKEN_AUTH,
         tags=["Extensions"],
         extensions=EXTENSION,
     )
@@ -519,8 +517,7 @@ class MessageView(ApiView):
             OpenApiParameter("sent_at", OpenApiTypes.DATETIME, required=False),
             OpenApiParameter("received_at", OpenApiTypes.DATETIME, required=False),
         ],
-        responses=responses(s.EmptyOutput, 404),
-        auth=TOKEN_AUTH,
+        responses=responses(EMPTY_OBJECT, 404),
         tags=["Chatroom"],
     )
     def delete(self, request, message_id):
@@ -542,8 +539,7 @@ class PinView(ApiView):
         description="The client supplies the message snapshot. Pinning a pinned message "
         "changes nothing; at most 50 pins per room.",
         request=s.PinMessageInput,
-        responses=responses(s.EmptyOutput, 429),
-        auth=TOKEN_AUTH,
+        responses=responses(EMPTY_OBJECT, 429),
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -572,8 +568,7 @@ class UnpinView(ApiView):
         summary="Unpin a message",
         description="NOT_FOUND if the message is not pinned.",
         request=s.UnpinMessageInput,
-        responses=responses(s.EmptyOutput, 404),
-        auth=TOKEN_AUTH,
+        responses=responses(EMPTY_OBJECT, 404),
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -625,7 +620,6 @@ class PollsView(ApiView):
         "polls, and `corrected` only once a poll has ended.",
         parameters=[s.PageQuery],
         responses=responses(s.PollsPageOutput),
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def get(self, request):
@@ -657,7 +651,6 @@ class PollsView(ApiView):
         "(RESOURCE_EXHAUSTED, code 8).",
         request=s.PollEnvelopeInput,
         responses=responses(s.PollEnvelopeOutput, 429),
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def post(self, request):
@@ -679,7 +672,6 @@ class PollView(ApiView):
         operation_id="PublicChatroomService_GetChatroomPoll",
         summary="Get a poll",
         responses=responses(s.PollEnvelopeOutput, 404),
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def get(self, request, poll_id):
@@ -696,7 +688,6 @@ class PollView(ApiView):
         "out are removed.",
         request=s.PollEnvelopeInput,
         responses=responses(s.PollEnvelopeOutput, 404),
-        auth=TOKEN_AUTH,
         tags=["Chatroom"],
     )
     def put(self, request, poll_id):
@@ -715,8 +706,7 @@ class PollView(ApiView):
         operation_id="PublicChatroomService_DeleteChatroomPoll",
         summary="Delete a poll",
         description="An active poll must be closed first (FAILED_PRECONDITION).",
-        responses=responses(s.EmptyOutput, 404),
-        auth=TOKEN_AUTH,
+        responses=responses(EMPTY_OBJECT, 404),
         tags=["Chatroom"],
     )
     def delete(self, request, poll_id):
@@ -734,8 +724,7 @@ class ChangePollView(ApiView):
         "(ACTION_ARCHIVE); any other move, or starting a poll while another is active, is "
         "FAILED_PRECONDITION (code 9, HTTP 400).",
         request=s.ChangePollInput,
-        responses=responses(s.EmptyOutput, 404),
-        auth=TOKEN_AUTH,
+        responses=responses(EMPTY_OBJECT, 404),
         tags=["Chatroom"],
     )
     def post(self, request, poll_id):
@@ -758,8 +747,7 @@ class VoteView(ApiView):
         "per voter (token subject; device id for guests): a second one is ALREADY_EXISTS "
         "(code 6, HTTP 409). Blocked users cannot vote.",
         request=s.VoteInput,
-        responses=responses(s.EmptyOutput, 404, 409),
-        auth=TOKEN_AUTH,
+        responses=responses(EMPTY_OBJECT, 404, 409),
         tags=["Extensions"],
         extensions=EXTENSION,
     )

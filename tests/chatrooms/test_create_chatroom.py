@@ -166,3 +166,15 @@ def test_create_writes_an_audit_row_with_the_key_as_actor(api_key_client, api_ke
     assert entry.actor_kind == "api_key"
     assert entry.actor_id == f"api_key:{api_key[0].prefix}"
     assert entry.after == {"label": "", "custom_counters": ["like"]}
+
+
+def test_a_room_has_at_most_100_counters(api_key_client):
+    from chatrooms.services import MAX_COUNTERS_PER_ROOM
+
+    counters = [{"key": f"k{i}"} for i in range(MAX_COUNTERS_PER_ROOM + 1)]
+
+    response = create(api_key_client, {"custom_counters": counters})
+
+    body = assert_status(response, 429, 8)
+    assert body["details"][-1]["reason"] == "TOO_MANY_COUNTERS"
+    assert Chatroom.objects.count() == 0

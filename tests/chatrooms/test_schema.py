@@ -274,14 +274,6 @@ def test_every_operation_has_a_unique_operation_id(openapi):
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 14 action operations (mute, unmute, viewer-infos, PUT users, block, unblock, "
-    "pin, unpin, DELETE message, DELETE poll, poll :change, :vote, :change-status, PUT "
-    "custom-counters) answer the JSON body `{}` but their 200 says 'No response body': "
-    "EmptyOutput, a serializer without fields, renders as no content. It should document "
-    "an application/json object with no properties, as upstream documents `{}`.",
-)
 def test_every_200_documents_a_json_body(openapi):
     without_body = [
         f"{method.upper()} {path}"
@@ -292,12 +284,6 @@ def test_every_200_documents_a_json_body(openapi):
     assert without_body == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: upstream documents a `default` google.rpc.Status response on every "
-    "operation (reference 1.1 and 5.2); ours has none, so the 404, 405, 409, 413, 429 and 503 "
-    "of operations that do not list them are undocumented.",
-)
 def test_every_operation_documents_a_default_status_response(openapi):
     missing = [
         f"{method.upper()} {path}"
@@ -321,14 +307,6 @@ def test_operations_name_the_credential_they_need(openapi):
     assert not security["POST /chatrooms/tokens:refresh"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: operations require the security schemes ApiKey and ChatroomToken, but "
-    "components.securitySchemes is missing: every view passes extend_schema(auth=[...]), which "
-    "replaces AutoSchema.get_auth(), the only place drf-spectacular registers the definitions "
-    "of BearerAuthenticationScheme (chatrooms/api/schema.py). The document is invalid OpenAPI "
-    "and the docs page offers no way to authorise (schemaAuthNames = []).",
-)
 def test_every_security_requirement_names_a_defined_scheme(openapi):
     required = {
         name
@@ -528,12 +506,6 @@ def test_poll_create_get_and_update_conform(admin_token_client, conforms):
         conforms(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: action operations answer `{}` but the schema documents their 200 as "
-    "'No response body' (EmptyOutput renders as no content); see "
-    "test_every_200_documents_a_json_body.",
-)
 def test_action_answers_conform(busy_room, admin_token_client, api_key_client, conforms):
     admin = admin_token_client
     queued = admin.post(f"{API}/chatrooms/polls", new_poll("Later?"), format="json").json()
