@@ -13,18 +13,20 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import jwt
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from chatrooms.errors import PermissionDenied, Unauthenticated
+from chatrooms.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from chatrooms.models import ActorKind, ApiKey, AuditSource, Chatroom, RefreshToken, Role
 
 if TYPE_CHECKING:
@@ -409,17 +411,61 @@ class ChatroomPrincipal:
         return Actor.for_token(self.claims)
 
 
+# --- Brute force -------------------------------------------------------------------
+
+
+def client_address(request) -> str:
+    """The client's address: REMOTE_ADDR, or behind our TLS proxy the address that
+    proxy appended last to X-Forwarded-For (earlier entries are client-supplied)."""
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _failure_key(address: str) -> str:
+    return "chatrooms:auth-failures:" + hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+@contextmanager
+def counting_auth_failures(request):
+    """Refuse a client that failed too often lately; count this attempt if it fails.
+
+    The check comes before any verification, so a refused client learns
+    nothing about the credential it sent.
+    """
+    key = _failure_key(client_address(request))
+    window = settings.CHATROOM_AUTH_FAILURE_WINDOW_SECONDS
+    if (cache.get(key) or 0) >= settings.CHATROOM_AUTH_FAILURE_LIMIT:
+        raise ResourceExhausted(
+            "Too many failed authentication attempts; try again later.",
+            reason="AUTH_RATE_LIMITED",
+            metadata={"retry_after_seconds": str(window)},
+        )
+    try:
+        yield
+    except Unauthenticated:
+        cache.add(key, 0, timeout=window)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
+        raise
+
+
 class BearerAuthentication(BaseAuthentication):
     """Recognises either credential; the view's permission says which it needs."""
 
     def authenticate(self, request):
-        credential = bearer_credential(request)
-        if credential is None:
-            return None
-        if credential.startswith(API_KEY_SCHEME + "_"):
-            principal = ApiKeyPrincipal(api_key_authenticate(credential))
-        else:
-            principal = ChatroomPrincipal(*chatroom_token_verify(credential))
+        with counting_auth_failures(request):
+            credential = bearer_credential(request)
+            if credential is None:
+                return None
+            if credential.startswith(API_KEY_SCHEME + "_"):
+                principal = ApiKeyPrincipal(api_key_authenticate(credential))
+            else:
+                principal = ChatroomPrincipal(*chatroom_token_verify(credential))
         return principal, principal
 
     def authenticate_header(self, request):

@@ -26,6 +26,16 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Auth-failure counts live in the cache: one test's failures must not throttle the next.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _exact_counts(settings):
     # Rooms roll counts up at most once per batch window; tests read exact counts at once.
     settings.CHATROOM_BATCH_WINDOW = timedelta(0)
