@@ -1,0 +1,1 @@
+"""The benchmark suite: seeding, the bare-Django floor, the load runner (docs/performance.md)."""

@@ -1,0 +1,673 @@
+#!/usr/bin/env python3
+"""Reproduce docs/performance.md: seed, load every endpoint and its floor, time the console.
+
+    .venv/bin/python bench/run.py [--scale 1] [--duration 20] [--connections 32]
+
+Steps, all against 127.0.0.1 only and each bounded in time and requests:
+
+1. create a fresh PostgreSQL database (default ``chatroom_bench``), migrate, and
+   ``seed_bench`` it (timings per table);
+2. mint credentials (``bench/prepare.py``): an API key, hot-room viewers, distinct
+   voters for the API and for the floor, an admin of a side room;
+3. start gunicorn (``bench.wsgi``: the app plus the ``/floor/`` views) and, for each
+   scenario, run wrk with ``bench/wrk/scenario.lua`` against the API and then
+   against its floor, sampling each worker's peak RSS;
+4. stop gunicorn and time the console pages in-process (``bench/console.py``);
+5. optionally (``--profile "room state"``) run one scenario again under pyinstrument;
+6. print the tables and write them, with the raw numbers, under ``bench/out/``.
+
+Every process started here is stopped in ``finally`` blocks by its process group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+API = "/bv/chatroom/v1"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    method: str
+    app_path: str
+    floor_path: str
+    body: str
+    tokens: str  # file under the run folder; "voters" means voters-app / voters-floor
+    unique: bool = False
+
+
+SCENARIOS = [
+    Scenario("room state", "GET", f"{API}/chatrooms", "/floor/chatrooms/state", "none", "viewers"),
+    Scenario(
+        "list messages",
+        "GET",
+        f"{API}/chatrooms/messages",
+        "/floor/chatrooms/messages",
+        "none",
+        "viewers",
+    ),
+    Scenario(
+        "send message",
+        "POST",
+        f"{API}/chatrooms/messages",
+        "/floor/chatrooms/messages",
+        "send",
+        "viewers",
+    ),
+    Scenario(
+        "counter increment",
+        "POST",
+        f"{API}/chatrooms/messages",
+        "/floor/chatrooms/messages",
+        "incr",
+        "viewers",
+    ),
+    Scenario(
+        "vote",
+        "POST",
+        f"{API}/chatrooms/polls/{{poll}}:vote",
+        "/floor/chatrooms/polls/{poll}:vote",
+        "vote",
+        "voters",
+        unique=True,
+    ),
+    Scenario(
+        "block user",
+        "POST",
+        f"{API}/chatrooms/users:block",
+        "/floor/chatrooms/users:block",
+        "block",
+        "admin",
+    ),
+    Scenario(
+        "create chatroom", "POST", f"{API}/chatrooms", "/floor/chatrooms", "create", "api_key"
+    ),
+]
+SCENARIO_NAMES = [s.name for s in SCENARIOS]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- Processes ------------------------------------------------------------------------
+
+
+def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
+    """Stop a process started with start_new_session=True, and everything it started."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after the last ")"
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Server:
+    """gunicorn serving bench.wsgi on 127.0.0.1."""
+
+    def __init__(self, args, env: dict, run_dir: Path, extra_env: dict | None = None):
+        self.args, self.run_dir = args, run_dir
+        self.env = {**env, **(extra_env or {})}
+        self.process: subprocess.Popen | None = None
+        self.url = f"http://{HOST}:{args.port}"
+
+    def __enter__(self) -> Server:
+        command = [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "bench.wsgi:application",
+            "--bind",
+            f"{HOST}:{self.args.port}",
+            "--workers",
+            str(self.args.workers),
+            "--worker-class",
+            self.args.worker_class,
+            "--threads",
+            str(self.args.threads),
+            "--backlog",
+            "2048",
+            "--timeout",
+            "60",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+            "--error-logfile",
+            str(self.run_dir / "gunicorn.log"),
+        ]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited; see {self.run_dir / 'gunicorn.log'}")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(self.url + "/floor/ping", timeout=2).read()
+                if len(self.workers()) >= self.args.workers:
+                    return self
+            time.sleep(0.2)
+        stop_group(self.process)
+        raise SystemExit("gunicorn did not answer within 30 s")
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            stop_group(self.process)
+
+    def workers(self) -> list[int]:
+        return children(self.process.pid) if self.process else []
+
+
+class RssSampler:
+    """Peak resident memory per worker over one run: the kernel's high-water mark
+    (reset through clear_refs before the run), and our own samples as a fallback."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.peak_kb: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        for pid in self.server.workers():
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for pid in self.server.workers():
+                rss = status_kb(pid, "VmRSS")
+                self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), rss)
+            self._stop.wait(0.2)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        for pid in self.server.workers():
+            hwm = status_kb(pid, "VmHWM")
+            self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), hwm)
+
+    def peak_mb(self) -> float:
+        return round(max(self.peak_kb.values(), default=0) / 1024, 1)
+
+
+# --- One measurement ------------------------------------------------------------------
+
+
+def probe(url: str, method: str, token: str, body: bytes | None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read(300).decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(300).decode(errors="replace")
+
+
+def probe_body(scenario: Scenario, run: dict, tag: str) -> bytes | None:
+    option = run["options"][0]
+    bodies = {
+        "none": None,
+        "create": {"custom_counters": [{"key": "like"}, {"key": "heart"}]},
+        "send": {"type": "INTERACTION_TYPE_TEXT", "text_message": {"text": "probe"}},
+        "incr": {
+            "type": "INTERACTION_TYPE_CUSTOM",
+            "custom_message": {"value": "", "incr": {"key": "like", "value": 1}},
+        },
+        "vote": {
+            "vote": {
+                "poll": {
+                    "id": run["poll"],
+                    "type": run["poll_type"],
+                    "multi_choice": {"options": [{"id": option}]},
+                }
+            }
+        },
+        "block": {"blocked_user": {"id": f"probe-{tag}", "custom_name": "Probe"}},
+    }
+    body = bodies[scenario.body]
+    return None if body is None else json.dumps(body).encode()
+
+
+def run_wrk(args, server: Server, scenario: Scenario, side: str, run: dict, run_dir: Path):
+    path = scenario.floor_path if side == "floor" else scenario.app_path
+    tokens = scenario.tokens
+    if tokens == "voters":
+        tokens = f"voters-{ {'api': 'app', 'floor': 'floor'}.get(side, side) }"
+    token_file = run_dir / f"{tokens}.txt"
+    tag = f"{side}{int(time.time())}"
+    # One request by hand first, so a broken scenario fails loudly instead of
+    # measuring how fast the server says no.
+    probe_token_file = run_dir / ("voters-probe.txt" if scenario.unique else f"{tokens}.txt")
+    probe_tokens = probe_token_file.read_text().split()
+    probe_token = probe_tokens[["api", "floor", "profile"].index(side) % len(probe_tokens)]
+    url_path = path.replace("{poll}", run["poll"])
+    status, text = probe(
+        server.url + url_path, scenario.method, probe_token, probe_body(scenario, run, tag)
+    )
+    if not 200 <= status < 300:
+        raise SystemExit(f"{scenario.name} ({side}): probe answered {status}: {text}")
+
+    env = {
+        **os.environ,
+        "BENCH_METHOD": scenario.method,
+        "BENCH_PATH": path,
+        "BENCH_BODY": scenario.body,
+        "BENCH_TOKENS": str(token_file),
+        "BENCH_UNIQUE": "1" if scenario.unique else "0",
+        "BENCH_MAX": str(args.max_requests),
+        "BENCH_POLL": run["poll"],
+        "BENCH_POLL_TYPE": run["poll_type"],
+        "BENCH_OPTIONS": ",".join(run["options"]),
+        "BENCH_TAG": tag,
+        "BENCH_CONNECTIONS": str(args.connections),
+        "BENCH_THREADS": str(args.wrk_threads),
+    }
+    command = [
+        "wrk",
+        f"-t{args.wrk_threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "wrk" / "scenario.lua"),
+        server.url,
+    ]
+    with RssSampler(server) as rss:
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        try:
+            output, _ = process.communicate(timeout=args.duration + 60)
+        finally:
+            stop_group(process)
+    match = re.search(r"^WRKJSON (.*)$", output, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"wrk printed no result for {scenario.name} ({side}):\n{output}")
+    raw = json.loads(match.group(1))
+    seconds = raw["duration_us"] / 1e6
+    if raw["stopped"] == raw["threads"] and raw["last_stop"] > raw["started"]:
+        seconds = raw["last_stop"] - raw["started"]  # every thread used up its share early
+    errors = raw["status"] + raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
+    result = {
+        "scenario": scenario.name,
+        "side": side,
+        "path": url_path,
+        "requests": raw["requests"],
+        "seconds": round(seconds, 2),
+        "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        "p50_ms": raw["p50"] / 1000,
+        "p95_ms": raw["p95"] / 1000,
+        "p99_ms": raw["p99"] / 1000,
+        "max_ms": raw["max"] / 1000,
+        "errors": errors,
+        "errors_detail": {k: raw[k] for k in ("status", "connect", "read", "write", "timeout")},
+        "peak_rss_mb": rss.peak_mb(),
+        "rss_per_worker_mb": [round(kb / 1024, 1) for kb in rss.peak_kb.values()],
+        "bytes_per_response": round(raw["bytes"] / raw["requests"]) if raw["requests"] else 0,
+    }
+    log(
+        f"  {scenario.name:<18} {side:<5} {result['rps']:>8.1f} req/s  p99 "
+        f"{result['p99_ms']:>7.1f} ms  errors {errors}  rss {result['peak_rss_mb']} MB"
+    )
+    return result
+
+
+# --- Database, seeding, credentials -----------------------------------------------------
+
+
+def database_url(name: str) -> str:
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
+def create_database(name: str) -> None:
+    if not re.fullmatch(r"chatroom_bench[a-z0-9_]*", name):
+        raise SystemExit("The bench database's name must start with chatroom_bench.")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(env: dict, *arguments: str, capture: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "manage.py", *arguments],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        text=True,
+        capture_output=capture,
+        timeout=3600,
+    )
+
+
+def seed(args, env: dict, db_dir: Path) -> dict:
+    log(f"Creating {args.db}, migrating and seeding at scale {args.scale} ...")
+    create_database(args.db)
+    manage(env, "migrate", "--noinput", "-v0")
+    started = time.perf_counter()
+    done = manage(env, "seed_bench", "--scale", str(args.scale), "--print-hot-room", capture=True)
+    seeding = {
+        "scale": args.scale,
+        "hot_room": done.stdout.strip().splitlines()[-1],
+        "report": done.stderr.strip().splitlines(),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    log("\n".join(seeding["report"]))
+    (db_dir / "seed.json").write_text(json.dumps(seeding, indent=2))
+    return seeding
+
+
+def machine() -> dict:
+    def command(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in command("lscpu").splitlines()
+            if line.startswith("Model name")
+        ),
+        "?",
+    )
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    with psycopg.connect(PG_ADMIN) as connection:
+        pg = connection.execute("SHOW server_version").fetchone()[0]
+    commit = command("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+    dirty = command("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no")
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "postgresql": pg,
+        "python": platform.python_version(),
+        "commit": commit + (" (+ uncommitted changes)" if dirty else ""),
+        "load_before": os.getloadavg(),
+    }
+
+
+# --- Tables ------------------------------------------------------------------------------
+
+
+def tables(results: dict) -> str:
+    lines = []
+    meta, config = results["machine"], results["config"]
+    lines.append(
+        f"Commit {meta['commit']} · {meta['nproc']} cores ({meta['cpu']}), {meta['ram_gib']} GiB, "
+        f"PostgreSQL {meta['postgresql']}, Python {meta['python']} · gunicorn "
+        f"{config['workers']} x {config['worker_class']} ({config['threads']} threads) · "
+        f"wrk {config['connections']} connections, {config['duration']} s per run · "
+        f"scale {config['scale']}"
+    )
+    lines.append("")
+    lines.append(
+        "| endpoint | API req/s | p50 ms | p95 ms | p99 ms | errors | peak RSS/worker MB "
+        "| floor req/s | floor p99 ms | API / floor |"
+    )
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    by = {(r["scenario"], r["side"]): r for r in results["load"]}
+    for name in results["config"]["scenarios"]:
+        api, floor = by.get((name, "api")), by.get((name, "floor"))
+        if api is None:
+            continue
+        floor = floor or {"rps": 0, "p99_ms": 0}
+        ratio = f"{api['rps'] / floor['rps']:.0%}" if floor["rps"] else "-"
+        lines.append(
+            f"| {name} | {api['rps']:.0f} | {api['p50_ms']:.1f} | {api['p95_ms']:.1f} | "
+            f"{api['p99_ms']:.1f} | {api['errors']} | {api['peak_rss_mb']:.0f} | "
+            f"{floor['rps']:.0f} | {floor['p99_ms']:.1f} | {ratio} |"
+        )
+    single = by.get(("send message", "floor"))
+    if single:
+        lines.append("")
+        lines.append(
+            f"Hot room (single-insert floor = the send-message floor, {single['rps']:.0f} req/s):"
+        )
+        lines.append("")
+        lines.append("| into the hot room | API req/s | half the floor | met |")
+        lines.append("|---|---:|---:|---|")
+        for name in ("vote", "counter increment"):
+            api = by.get((name, "api"))
+            if api:
+                half = single["rps"] / 2
+                met = "yes" if api["rps"] >= half else f"no ({api['rps'] / half:.0%} of it)"
+                lines.append(f"| {name} | {api['rps']:.0f} | {half:.0f} | {met} |")
+    if results.get("console"):
+        lines.append("")
+        lines.append("| console page | median ms | p95 ms | queries | bytes |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for name, page in results["console"].items():
+            lines.append(
+                f"| {name} | {page['median_ms']:.1f} | {page['p95_ms']:.1f} | "
+                f"{page['queries']} | {page['bytes']:,} |"
+            )
+    if results.get("seeding"):
+        lines.append("")
+        lines.append(f"Seeding at scale {results['seeding']['scale']}:")
+        lines.append("")
+        lines.append("```")
+        lines.extend(results["seeding"]["report"])
+        lines.append("```")
+    return "\n".join(lines)
+
+
+# --- Main -----------------------------------------------------------------------------------
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument(
+        "--max-requests", type=int, default=200_000, help="cap on requests per wrk run"
+    )
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--db", default="chatroom_bench")
+    parser.add_argument(
+        "--reuse-db", action="store_true", help="keep the seeded database of an earlier run"
+    )
+    parser.add_argument("--voters", type=int, default=10_000, help="distinct voters per side")
+    parser.add_argument(
+        "--only", action="append", choices=SCENARIO_NAMES, help="run only these scenarios"
+    )
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor runs")
+    parser.add_argument("--skip-console", action="store_true")
+    parser.add_argument("--console-requests", type=int, default=50)
+    parser.add_argument("--profile", choices=SCENARIO_NAMES, help="profile one scenario")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    db_dir = OUT / args.db
+    run_dir = OUT / f"run-{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    db_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url(args.db),
+        "DJANGO_SECRET_KEY": "bench-only-not-a-secret",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_SECURE_COOKIES": "0",
+        "DJANGO_HSTS_SECONDS": "0",
+    }
+    scenarios = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    results: dict = {
+        "machine": machine(),
+        "config": {
+            "scale": args.scale,
+            "duration": args.duration,
+            "connections": args.connections,
+            "wrk_threads": args.wrk_threads,
+            "workers": args.workers,
+            "worker_class": args.worker_class,
+            "threads": args.threads,
+            "scenarios": [s.name for s in scenarios],
+        },
+        "load": [],
+    }
+    seed_file = db_dir / "seed.json"
+    if args.reuse_db and seed_file.exists():
+        results["seeding"] = json.loads(seed_file.read_text())
+        log(f"Reusing {args.db} (seeded at scale {results['seeding']['scale']}).")
+    else:
+        results["seeding"] = seed(args, env, db_dir)
+    hot_room = results["seeding"]["hot_room"]
+
+    log("Minting credentials ...")
+    prepared = subprocess.run(
+        [
+            PYTHON,
+            str(BENCH / "prepare.py"),
+            "--hot-room",
+            hot_room,
+            "--voters",
+            str(args.voters),
+            "--tag",
+            stamp.replace("-", ""),
+            "--out",
+            str(run_dir),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    run = json.loads(prepared.stdout.strip().splitlines()[-1])
+    log(f"  minted in {run['minted_in_s']} s")
+
+    log(
+        f"Load: gunicorn {args.workers} x {args.worker_class} ({args.threads} threads), "
+        f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s"
+    )
+    with Server(args, env, run_dir) as server:
+        for scenario in scenarios:
+            for side in ("api",) if args.no_floor else ("api", "floor"):
+                results["load"].append(run_wrk(args, server, scenario, side, run, run_dir))
+                time.sleep(1)
+
+    if not args.skip_console:
+        log("Console pages (in-process, 50 requests each) ...")
+        console_json = run_dir / "console.json"
+        subprocess.run(
+            [
+                PYTHON,
+                str(BENCH / "console.py"),
+                "--hot-room",
+                hot_room,
+                "--requests",
+                str(args.console_requests),
+                "--json",
+                str(console_json),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=1800,
+        )
+        results["console"] = json.loads(console_json.read_text())
+
+    if args.profile:
+        results["profile"] = profile(args, env, run, run_dir)
+
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    text = tables(results)
+    (run_dir / "tables.md").write_text(text + "\n")
+    print(text)
+    log(f"\nRaw results: {run_dir}")
+
+
+def profile(args, env: dict, run: dict, run_dir: Path) -> str:
+    """One scenario again, against the API only, with pyinstrument in each sync worker."""
+    scenario = next(s for s in SCENARIOS if s.name == args.profile)
+    profile_dir = run_dir / "profile"
+    profile_dir.mkdir(exist_ok=True)
+    log(f"Profiling {scenario.name} under load ...")
+    profiled = argparse.Namespace(**{**vars(args), "worker_class": "sync", "threads": 1})
+    with Server(profiled, env, run_dir, {"BENCH_PROFILE": str(profile_dir)}) as server:
+        run_wrk(profiled, server, scenario, "profile", run, run_dir)
+    reports = sorted(profile_dir.glob("profile-*.txt"))
+    log(f"  profiles: {', '.join(str(p) for p in reports)}")
+    return str(reports[0]) if reports else ""
+
+
+if __name__ == "__main__":
+    main()
