@@ -32,3 +32,11 @@ lint: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache test-results
+
+# Benchmarks (docs/performance.md): a fresh PostgreSQL database, seed, wrk against gunicorn.
+# BENCH_ARGS='--scale 0.01 --duration 5' for a quick check.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
