@@ -1,0 +1,270 @@
+"""The console in real Chromium (Playwright), against a live server.
+
+A moderator signs in, finds a room, blocks a sender, pins and unpins a
+message, and runs a poll to the end while votes cast through the HTTP API
+appear without a reload; a room admin creates a room and an API key; and the
+same moderation works with JavaScript off.
+
+Needs Debian's Chromium at /usr/bin/chromium (``apt-get install -y chromium``);
+without it these tests skip and say so.
+"""
+
+import json
+import os
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from chatrooms import services
+from chatrooms.models import ApiKey, BlockedUser, Chatroom, PinnedMessage, PollStatus
+from tests import factories
+from tests.conftest import PASSWORD
+from tests.moderation.conftest import staff_in
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls made
+# here between browser steps are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# htmx polls every 3 s; allow a few rounds.
+LIVE_TIMEOUT_MS = 12_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Chromium not found at /usr/bin/chromium: install Debian's chromium: "
+        "apt-get install -y chromium",
+    ),
+]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    contexts = []
+
+    def make(**options):
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, **options)
+        context.set_default_timeout(LIVE_TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def sign_in(page, base_url: str, username: str) -> None:
+    page.goto(base_url + reverse("moderation:rooms"))
+    expect(page.get_by_role("heading", name="Sign in to moderate")).to_be_visible()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Rooms", exact=True)).to_be_visible()
+
+
+def api(base_url: str, path: str, credential: str, body: dict | None = None) -> dict:
+    """Call the JSON API as a client would."""
+    request = urllib.request.Request(
+        base_url + "/bv/chatroom/v1/" + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method="POST" if body is not None else "GET",
+        headers={"Authorization": f"Bearer {credential}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def viewer_token(base_url: str, api_key: str, room_id, subject: str) -> str:
+    body = {"role": "ROLE_VIEWER", "subject": subject, "device_id": f"{subject}-phone"}
+    return api(base_url, f"chatrooms/{room_id}/tokens", api_key, body)["token"]
+
+
+def vote(base_url: str, token: str, poll: dict, option_index: int) -> None:
+    option = poll["multi_choice"]["options"][option_index]
+    api(
+        base_url,
+        f"chatrooms/polls/{poll['id']}:vote",
+        token,
+        {
+            "vote": {
+                "poll": {
+                    "id": poll["id"],
+                    "type": poll["type"],
+                    "multi_choice": {"options": [{"id": option["id"]}]},
+                }
+            }
+        },
+    )
+
+
+@pytest.fixture
+def live_room(roles):
+    """A room with a conversation going on, and the moderator who watches it."""
+    room = Chatroom.objects.create(label="Keynote day 1")
+    services.custom_counters_update(actor=services.Actor.system(), room=room, keys=["like"])
+    factories.ChatMessageFactory(
+        room=room, user_id="viewer-ana", user_custom_name="Ana", text="Hello from the front row!"
+    )
+    factories.ChatMessageFactory(
+        room=room, user_id="viewer-ben", user_custom_name="Ben", text="BUY CHEAP FOLLOWERS"
+    )
+    factories.ChatroomFactory(label="Workshop")
+    moderator = staff_in(roles["Moderator"], username="mia")
+    _key, plaintext = services.api_key_create(actor=services.Actor.system(), name="player")
+    return room, moderator, plaintext
+
+
+def message_row(page, text: str):
+    return page.locator("#feed li.msg", has_text=text)
+
+
+def test_a_moderator_blocks_pins_and_runs_a_poll(live_server, new_page, live_room):
+    room, moderator, api_key = live_room
+    page = new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    # Find the room.
+    sign_in(page, live_server.url, moderator.username)
+    page.get_by_label("Search").fill("keynote")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("table tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="Keynote day 1").click()
+    expect(page.get_by_role("heading", name="Keynote day 1")).to_be_visible()
+    expect(message_row(page, "BUY CHEAP FOLLOWERS")).to_be_visible()
+
+    # Block the spammer from their message, with a reason.
+    spam = message_row(page, "BUY CHEAP FOLLOWERS")
+    spam.locator("summary", has_text="Block").click()
+    spam.get_by_label("Reason").fill("spam link")
+    spam.get_by_role("button", name="Block sender").click()
+    expect(page.locator(".flash")).to_contain_text("Blocked Ben")
+    blocked = page.locator("#blocked")
+    expect(blocked).to_contain_text("Ben")
+    expect(blocked).to_contain_text("spam link")
+    expect(message_row(page, "BUY CHEAP FOLLOWERS").locator(".badge-danger")).to_have_text(
+        "blocked"
+    )
+
+    # Pin a message, then unpin it.
+    message_row(page, "Hello from the front row!").get_by_role("button", name="Pin").click()
+    pinned = page.locator("#pinned")
+    expect(pinned).to_contain_text("Hello from the front row!")
+    pinned.get_by_role("button", name="Unpin").click()
+    expect(page.locator(".flash")).to_contain_text("Unpinned the message from Ana")
+    expect(pinned).to_contain_text("Nothing is pinned")
+
+    # Create a poll and start it.
+    polls = page.locator("#polls")
+    polls.get_by_label("Question").fill("Which talk next?")
+    polls.get_by_label("Option 1", exact=True).fill("Databases")
+    polls.get_by_label("Option 2", exact=True).fill("Frontends")
+    polls.get_by_role("button", name="Create poll").click()
+    expect(page.locator(".flash")).to_contain_text("Created the poll")
+    polls.get_by_role("button", name="Start").click()
+    live = page.locator("#poll-live")
+    expect(live).to_contain_text("Which talk next?")
+    expect(live.locator(".vote-total")).to_have_text("0")
+
+    # Votes arrive through the API; the page shows them without reloading.
+    page.evaluate("window.consoleNotReloaded = true")
+    token = viewer_token(live_server.url, api_key, room.pk, "voter-1")
+    [poll] = [p for p in api(live_server.url, "chatrooms/polls", token)["polls"]]
+    vote(live_server.url, token, poll, 0)
+    vote(live_server.url, viewer_token(live_server.url, api_key, room.pk, "voter-2"), poll, 0)
+    vote(live_server.url, viewer_token(live_server.url, api_key, room.pk, "voter-3"), poll, 1)
+    expect(live.locator(".vote-total")).to_have_text("3", timeout=LIVE_TIMEOUT_MS)
+    expect(live.locator(".bar", has_text="Databases")).to_contain_text("2 · 67%")
+    expect(live.locator(".bar", has_text="Frontends")).to_contain_text("1 · 33%")
+    assert page.evaluate("window.consoleNotReloaded") is True
+
+    # Close it, then archive it (a confirmation first).
+    polls.get_by_role("button", name="Close").click()
+    expect(polls.locator(".poll-row .badge")).to_have_text("Closed")
+    polls.get_by_role("button", name="Archive").click()
+    expect(polls.locator(".poll-row .badge")).to_have_text("Archived")
+
+    assert BlockedUser.objects.active().get(room=room).user_id == "viewer-ben"
+    assert not PinnedMessage.objects.filter(room=room).exists()
+    assert room.polls.get().status == PollStatus.ARCHIVED
+
+
+def test_new_messages_appear_without_reloading(live_server, new_page, live_room):
+    room, moderator, _ = live_room
+    page = new_page()
+    sign_in(page, live_server.url, moderator.username)
+    page.goto(live_server.url + reverse("moderation:room", kwargs={"room_id": room.pk}))
+    page.evaluate("window.consoleNotReloaded = true")
+
+    factories.ChatMessageFactory(room=room, user_custom_name="Dee", text="Slides, please?")
+
+    expect(message_row(page, "Slides, please?")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.consoleNotReloaded") is True
+
+
+def test_a_room_admin_creates_a_room_and_an_api_key(live_server, new_page, roles):
+    admin = staff_in(roles["Room admin"], username="rae")
+    page = new_page()
+    sign_in(page, live_server.url, admin.username)
+
+    page.get_by_role("link", name="New room").click()
+    page.get_by_label("Label").fill("Finals")
+    page.get_by_label("Counter keys").fill("like, heart")
+    page.get_by_role("button", name="Create room").click()
+    expect(page.get_by_role("heading", name="Finals")).to_be_visible()
+    expect(page.locator("#stats")).to_contain_text("heart")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API keys").click()
+    page.get_by_label("Name").fill("Player backend")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("heading", name="API key created")).to_be_visible()
+    secret = page.get_by_label("Key").input_value()
+    assert re.fullmatch(r"crk_[0-9a-f]{8}_\S+", secret)
+
+    # The key works against the API.
+    created = api(live_server.url, "chatrooms", secret, {"custom_counters": []})
+    assert Chatroom.objects.filter(pk=created["chatroom"]["id"]).exists()
+    assert ApiKey.objects.get(name="Player backend").created_by == admin
+
+
+def test_moderation_works_without_javascript(live_server, new_page, live_room):
+    room, moderator, _ = live_room
+    page = new_page(java_script_enabled=False)
+    sign_in(page, live_server.url, moderator.username)
+    page.goto(live_server.url + reverse("moderation:room", kwargs={"room_id": room.pk}))
+
+    # Delete goes through a confirmation page, then back to the room.
+    message_row(page, "BUY CHEAP FOLLOWERS").get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete this message from Ben?")).to_be_visible()
+    page.get_by_label("Reason").fill("spam")
+    page.get_by_role("button", name="Delete message").click()
+    expect(page.locator(".flash")).to_contain_text("Deleted the message from Ben")
+    expect(message_row(page, "BUY CHEAP FOLLOWERS").locator("del")).to_be_visible()
+
+    # Block (the form opens natively), without a reason.
+    ana = message_row(page, "Hello from the front row!")
+    ana.locator("summary", has_text="Block").click()
+    ana.get_by_role("button", name="Block sender").click()
+    expect(page.locator("#blocked")).to_contain_text("Ana")
