@@ -20,6 +20,33 @@
     }
   });
 
+  // After an action, the page is swapped in place: put keyboard focus back where the
+  // moderator was (the message or panel the form sat in), without scrolling.
+  var lastPlace = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.tagName === "FORM" && form.method === "post") {
+      var place = form.closest("[id]");
+      lastPlace = place ? { id: place.id, page: location.pathname } : null;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (lastPlace === null) {
+      return;
+    }
+    var samePage = lastPlace.page === location.pathname;
+    var place = document.getElementById(lastPlace.id);
+    lastPlace = null;
+    var active = document.activeElement;
+    if (!samePage || !place || (active && active !== document.body)) {
+      return;
+    }
+    var control = place.querySelector("button, summary, a[href], input:not([type=hidden])");
+    if (control) {
+      control.focus({ preventScroll: true });
+    }
+  });
+
   // Escape closes an open popover menu and returns focus to its button.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") {
