@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from chatrooms.models import (
     BlockedUser,
@@ -209,6 +210,29 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID string only: DRF would turn 5, or false, into a UUID."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class StrictDateTimeField(serializers.DateTimeField):
+    """An RFC 3339 string; an empty one is an error, not a missing value."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""  # DRF would read `?before_at=` as absent
+        return super().get_value(dictionary)
+
+    def validate_empty_values(self, data):
+        if data == "":
+            self.fail("invalid", format="RFC 3339, e.g. 2024-07-29T15:51:28.071Z")
+        return super().validate_empty_values(data)
+
+
 class StrictBooleanField(serializers.BooleanField):
     """Only JSON true/false: protobuf JSON rejects "yes", 1 and "true" for a bool."""
 
@@ -303,7 +327,7 @@ class CreateTokenInput(serializers.Serializer):
         required=False, allow_blank=True, help_text="The user id. Defaults to a generated UUID."
     )
     name = name_field(help_text='Display name. Defaults to "Admin" or "Guest".')
-    expired_at = serializers.DateTimeField(
+    expired_at = StrictDateTimeField(
         required=False,
         help_text="Extension used by the SDK samples: an earlier expiry "
         "than the default (never a later one).",
@@ -312,7 +336,7 @@ class CreateTokenInput(serializers.Serializer):
 
 class RefreshTokenInput(serializers.Serializer):
     refresh_token = StrictCharField(max_length=200)
-    expired_at = serializers.DateTimeField(required=False)
+    expired_at = StrictDateTimeField(required=False)
 
 
 class BlockedUserInput(serializers.Serializer):
@@ -385,7 +409,7 @@ class UpdateViewerInfoInput(serializers.Serializer):
 
 
 class PollOptionInput(serializers.Serializer):
-    id = serializers.UUIDField(
+    id = StrictUUIDField(
         required=False,
         help_text="Required on update for options that already exist; omit for new options.",
     )
@@ -413,7 +437,7 @@ class ChangePollInput(serializers.Serializer):
 
 
 class VoteOptionInput(serializers.Serializer):
-    id = serializers.UUIDField()
+    id = StrictUUIDField()
 
 
 class VoteMultiChoiceInput(serializers.Serializer):
@@ -421,7 +445,7 @@ class VoteMultiChoiceInput(serializers.Serializer):
 
 
 class VotePollInput(serializers.Serializer):
-    id = serializers.UUIDField()
+    id = StrictUUIDField()
     type = serializers.ChoiceField(choices=PollType.choices)
     multi_choice = VoteMultiChoiceInput()
 
@@ -460,7 +484,7 @@ SENDABLE_TYPES = [InteractionType.TEXT, InteractionType.CUSTOM]
 class SendMessageInput(serializers.Serializer):
     """An `InteractionMessage` a client sends; the server fills id, times and user."""
 
-    id = serializers.UUIDField(
+    id = StrictUUIDField(
         required=False,
         help_text="Optional client-chosen UUID; sending the same id twice is ALREADY_EXISTS.",
     )
@@ -468,7 +492,7 @@ class SendMessageInput(serializers.Serializer):
     user = MessageUserInput(required=False)
     text_message = TextMessageInput(required=False)
     custom_message = CustomMessageInput(required=False)
-    sent_at = serializers.DateTimeField(
+    sent_at = StrictDateTimeField(
         required=False, help_text="When the client sent it. Defaults to the time it was received."
     )
 
@@ -482,8 +506,8 @@ class SendMessageInput(serializers.Serializer):
 
 
 class MessageListQuery(serializers.Serializer):
-    before_at = serializers.DateTimeField(required=False)
-    after_at = serializers.DateTimeField(required=False)
+    before_at = StrictDateTimeField(required=False)
+    after_at = StrictDateTimeField(required=False)
     limit = serializers.IntegerField(
         required=False, min_value=1, help_text="Default 10; values over 100 are read as 100."
     )
