@@ -166,9 +166,9 @@ def test_the_room_page_runs_a_fixed_number_of_queries(
     moderator_client, room, django_assert_num_queries
 ):
     # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 the room,
-    # 6 pinned messages, 7 polls, 8 their options, 9 the feed (with blocked flags),
-    # 10 active blocks, 11 counters.
-    queries = 11
+    # 6 pinned messages, 7 polls, 8 their options, 9 the feed, 10 blocks of the feed's
+    # senders, 11 the blocked list, 12 counters.
+    queries = 12
 
     def fill(count):
         for _ in range(count):
@@ -193,8 +193,9 @@ def test_the_room_page_runs_a_fixed_number_of_queries(
 @pytest.mark.parametrize(
     ("fragment", "queries"),
     [
-        # 1-4 session, user, permissions x2; 5 the room; 6 pinned ids; 7 the feed.
-        ("room_feed", 7),
+        # 1-4 session, user, permissions x2; 5 the room; 6 the feed; 7 pinned ids;
+        # 8 blocks of the feed's senders.
+        ("room_feed", 8),
         # 1-4 as above; 5 the room; 6 counters.
         ("room_stats", 6),
         # 1-4 as above; 5 the room; 6 the active poll; 7 its options.
