@@ -360,10 +360,13 @@ def run_wrk(args, server: Server, scenario: Scenario, side: str, run: dict, run_
         "peak_rss_mb": rss.peak_mb(),
         "rss_per_worker_mb": [round(kb / 1024, 1) for kb in rss.peak_kb.values()],
         "bytes_per_response": round(raw["bytes"] / raw["requests"]) if raw["requests"] else 0,
+        # Others may share the machine: the 1-minute load average when the run ended.
+        "load_after": round(os.getloadavg()[0], 2),
     }
     log(
         f"  {scenario.name:<18} {side:<5} {result['rps']:>8.1f} req/s  p99 "
         f"{result['p99_ms']:>7.1f} ms  errors {errors}  rss {result['peak_rss_mb']} MB"
+        f"  load {result['load_after']}"
     )
     return result
 

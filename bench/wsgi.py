@@ -33,6 +33,8 @@ if _profile_dir:
             _profiler.output_text(unicode=True, show_all=False, short_mode=False)
         )
         stem.with_suffix(".html").write_text(_profiler.output_html())
+        # The raw session, to render again: pyinstrument --load=<file> -r text --show-all
+        _profiler.last_session.save(str(stem.with_suffix(".pyisession")))
 
     def application(environ, start_response):
         global _served
