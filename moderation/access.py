@@ -6,7 +6,6 @@ signed-in users without the role get the 403 page.
 """
 
 from functools import wraps
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -19,11 +18,10 @@ from moderation.roles import can_administer, can_moderate
 
 def _login_redirect(request):
     if request.headers.get("HX-Request"):
+        from moderation.views.common import htmx_current_page
+
         # Come back to the page the fragment belongs to, not to the fragment.
-        current = urlsplit(request.headers.get("HX-Current-URL", ""))
-        page = request.get_full_path()
-        if current.netloc == request.get_host() and current.path:
-            page = current.path + (f"?{current.query}" if current.query else "")
+        page = htmx_current_page(request, request.get_full_path())
         login = redirect_to_login(page, resolve_url(settings.LOGIN_URL))
         response = HttpResponse(status=204)
         response["HX-Redirect"] = login["Location"]

@@ -184,10 +184,6 @@ class MessageForm(forms.Form):
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
-class ConfirmForm(forms.Form):
-    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
-
-
 # --- Polls ---------------------------------------------------------------------------
 
 DEFAULT_OPTION_ROWS = 4

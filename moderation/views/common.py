@@ -1,6 +1,7 @@
 """What every console view needs: the actor, the way back, and reporting."""
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.shortcuts import redirect, render, resolve_url
@@ -13,6 +14,15 @@ from chatrooms.errors import ApiError
 def staff_actor(request) -> Actor:
     """The signed-in staff user, as the actor of a console action."""
     return Actor.staff(request.user)
+
+
+def htmx_current_page(request, fallback: str) -> str:
+    """The path and query of the page an htmx request came from (its fragment's
+    page), if it is on this site; else ``fallback``."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if current.netloc == request.get_host() and current.path:
+        return current.path + (f"?{current.query}" if current.query else "")
+    return fallback
 
 
 def safe_next(request, fallback) -> str:

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatrooms import selectors, services
-from chatrooms.errors import ApiError
+from chatrooms.errors import ApiError, FailedPrecondition
 from chatrooms.models import Poll, PollStatus, PollType
 from moderation.access import moderator_required
 from moderation.forms import PollChangeForm, PollForm
@@ -112,7 +112,17 @@ def poll_change(request, room_id, poll_id):
         )
 
     def change():
-        services.poll_change(actor=staff_actor(request), poll=poll, action=action)
+        try:
+            services.poll_change(actor=staff_actor(request), poll=poll, action=action)
+        except FailedPrecondition as error:
+            if error.reason != "POLL_WRONG_STATUS":
+                raise
+            # Someone (or the API) moved the poll on since this page was drawn.
+            current = Poll.objects.filter(pk=poll.pk).values_list("status", flat=True).first()
+            state = PollStatus(current).label.lower() if current else "gone"
+            raise FailedPrecondition(
+                f"The poll “{poll}” is {state} now; the page shows its current state."
+            ) from error
         return CHANGE_MESSAGES[action].format(poll)
 
     run_action(request, change)

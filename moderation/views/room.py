@@ -24,6 +24,7 @@ from moderation.forms import (
 from moderation.paging import decode_cursor, encode_cursor
 from moderation.views.common import (
     confirmation,
+    htmx_current_page,
     redirect_back,
     report_form_errors,
     run_action,
@@ -90,8 +91,6 @@ def room_detail(request, room_id):
             "counters_form": CountersForm(
                 initial={"keys": ", ".join(c.key for c in counters if not c.disabled)}
             ),
-            "label_form": LabelForm(initial={"label": room.label}),
-            "block_form": BlockForm(),
             "block_durations": BLOCK_DURATIONS,
             "statuses": ChatStatus,
         },
@@ -107,10 +106,12 @@ def room_feed(request, room_id):
     """The newest page of the feed (the room page polls it every few seconds)."""
     room = room_or_404(room_id)
     feed, has_older = selectors.console_message_feed(room=room, limit=FEED_PAGE_SIZE)
+    # Its forms lead back to the page it sits in (with that page's search, say).
+    here = htmx_current_page(request, room_url(room))
     return render(
         request,
         "moderation/partials/feed.html",
-        {"room": room, "here": room_url(room), **feed_context(feed, has_older)},
+        {"room": room, "here": here, **feed_context(feed, has_older)},
     )
 
 

@@ -15,7 +15,8 @@
       (active && active !== document.body && region.contains(active)) ||
       region.querySelector("details[open]") !== null;
     region.classList.toggle("is-paused", busy);
-    if (busy) {
+    // A tab in the background has nobody looking at it: refresh when it is visible again.
+    if (busy || document.hidden) {
       event.preventDefault();
     }
   });

@@ -131,3 +131,16 @@ def test_htmx_and_our_assets_are_served_from_our_static_files(anonymous_client):
     assert '"includeIndicatorStyles":false' in page
     licence = Path(settings.BASE_DIR) / "static/moderation/vendor/htmx.LICENSE"
     assert licence.exists()
+
+
+@pytest.mark.django_db
+def test_the_error_pages_render_in_the_layout(rf, moderator):
+    from django.template import loader
+
+    # 500 is rendered without a request (no user, no messages): it must still work.
+    assert "Something went wrong" in loader.get_template("500.html").render()
+    request = rf.get("/moderation/nowhere/")
+    request.user = moderator
+    for name in ("403.html", "403_csrf.html", "404.html"):
+        html = loader.get_template(name).render({"user": moderator}, request)
+        assert 'class="topbar"' in html, name

@@ -213,6 +213,19 @@ def test_starting_a_second_poll_is_a_message(moderator_client, room, page):
     assert queued.status == PollStatus.QUEUED
 
 
+def test_a_poll_that_moved_on_meanwhile_is_explained(moderator_client, room, page):
+    poll = factories.PollFactory(room=room, status=PollStatus.CLOSED, question="Lunch?")
+
+    response = moderator_client.submit(
+        url("poll_change", room, poll), {"action": PollAction.CLOSE}, page=page
+    )
+
+    assert flashes(response) == [
+        f"The poll “Lunch?” is {PollStatus.CLOSED.label.lower()} now; "
+        "the page shows its current state."
+    ]
+
+
 def test_delete_asks_then_deletes(moderator_client, moderator, room, page):
     poll = factories.PollFactory(room=room, status=PollStatus.CLOSED)
     delete = url("poll_delete", room, poll)

@@ -240,6 +240,25 @@ def test_votes_and_taps_cast_through_the_api_show_up(moderator_client, room):
     assert {c.key: c.value for c in stats.context["counters"]}["like"] == 5
 
 
+def test_feed_fragment_forms_lead_back_to_the_page_it_sits_in(moderator_client, room, message):
+    page = url("room", room) + "?blocked=sam"
+
+    response = moderator_client.get(
+        url("room_feed", room),
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver{page}"},
+    )
+
+    assert response.context["here"] == page
+
+
+def test_feed_fragment_ignores_a_page_of_another_site(moderator_client, room, message):
+    response = moderator_client.get(
+        url("room_feed", room), headers={"HX-Current-URL": "https://evil.example/x"}
+    )
+
+    assert response.context["here"] == url("room", room)
+
+
 def test_the_feed_fragment_is_just_the_feed(moderator_client, room, message):
     response = moderator_client.get(url("room_feed", room))
 
