@@ -628,11 +628,11 @@ def main() -> None:
         f"Load: gunicorn {args.workers} x {args.worker_class} ({args.threads} threads), "
         f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s"
     )
-    with Server(args, env, run_dir) as server:
-        for scenario in scenarios:
-            for side in ("api",) if args.no_floor else ("api", "floor"):
+    for scenario in scenarios:
+        for side in ("api",) if args.no_floor else ("api", "floor"):
+            # A fresh server for every run: each peak RSS belongs to one endpoint.
+            with Server(args, env, run_dir) as server:
                 results["load"].append(run_wrk(args, server, scenario, side, run, run_dir))
-                time.sleep(1)
 
     if not args.skip_console:
         log("Console pages (in-process, 50 requests each) ...")
