@@ -4,9 +4,15 @@
 fetches a page, reads the ``csrftoken`` cookie it sets, and posts with it.
 """
 
+from types import SimpleNamespace
+
 import pytest
 from django.contrib.auth.models import Group
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.servers.basehttp import WSGIServer
+from django.db import connections
 from django.test import Client
+from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
 from moderation.roles import MODERATOR, ROOM_ADMIN, ensure_role_groups
 from tests import factories
@@ -33,6 +39,59 @@ class ConsoleClient(Client):
 def _fast_password_hashing(settings):
     # Every test here makes users; PBKDF2's deliberate slowness would dominate the run.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class SingleThreadedLiveServerThread(LiveServerThread):
+    """A live server that answers one request at a time.
+
+    On an in-memory SQLite test database every server thread shares the test's
+    one connection, and a page's live fragments poll together (each may roll up
+    counts, a write): served at once they can trip over each other with
+    "database table is locked". PostgreSQL gives each thread its own connection.
+    """
+
+    def _create_server(self, connections_override=None):
+        return WSGIServer(
+            (self.host, self.port), QuietWSGIRequestHandler, allow_reuse_address=False
+        )
+
+
+@pytest.fixture
+def console_live_server(transactional_db, settings):
+    """pytest-django's ``live_server`` (static files served, the test database
+    shared), but single-threaded where the database is an in-memory SQLite one."""
+    shared = {
+        conn.alias: conn
+        for conn in connections.all()
+        if conn.vendor == "sqlite" and conn.is_in_memory_db()
+    }
+    thread_class = SingleThreadedLiveServerThread if shared else LiveServerThread
+    thread = thread_class("localhost", StaticFilesHandler, connections_override=shared)
+    thread.daemon = True
+    for conn in shared.values():
+        conn.inc_thread_sharing()
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
+    thread.start()
+    thread.is_ready.wait()
+    try:
+        if thread.error:
+            raise thread.error
+        yield SimpleNamespace(url=f"http://localhost:{thread.port}")
+    finally:
+        thread.terminate()
+        for conn in shared.values():
+            conn.dec_thread_sharing()
+
+
+@pytest.fixture(scope="module")
+def orm_beside_playwright():
+    """Playwright's sync API keeps an event loop in the test's thread while a
+    browser is open; let the ORM calls of browser tests (their steps, fixtures and
+    database teardown) run there. Only for modules that use it, for as long as
+    their browser lives."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ without it these tests skip and say so.
 """
 
 import json
-import os
 import re
 import urllib.request
 from pathlib import Path
@@ -23,10 +22,6 @@ from chatrooms.models import ApiKey, BlockedUser, Chatroom, PinnedMessage, PollS
 from tests import factories
 from tests.conftest import PASSWORD
 from tests.moderation.conftest import staff_in
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls made
-# here between browser steps are ordinary synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,6 +37,7 @@ LIVE_TIMEOUT_MS = 12_000
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("orm_beside_playwright"),
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason="Chromium not found at /usr/bin/chromium: install Debian's chromium: "
@@ -54,7 +50,7 @@ expect = playwright_api.expect
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(orm_beside_playwright):
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -141,13 +137,14 @@ def message_row(page, text: str):
     return page.locator("#feed li.msg", has_text=text)
 
 
-def test_a_moderator_blocks_pins_and_runs_a_poll(live_server, new_page, live_room):
+def test_a_moderator_blocks_pins_and_runs_a_poll(console_live_server, new_page, live_room):
+    base = console_live_server.url
     room, moderator, api_key = live_room
     page = new_page()
     page.on("dialog", lambda dialog: dialog.accept())
 
     # Find the room.
-    sign_in(page, live_server.url, moderator.username)
+    sign_in(page, base, moderator.username)
     page.get_by_label("Search").fill("keynote")
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("table tbody tr")).to_have_count(1)
@@ -190,11 +187,21 @@ def test_a_moderator_blocks_pins_and_runs_a_poll(live_server, new_page, live_roo
 
     # Votes arrive through the API; the page shows them without reloading.
     page.evaluate("window.consoleNotReloaded = true")
-    token = viewer_token(live_server.url, api_key, room.pk, "voter-1")
-    [poll] = [p for p in api(live_server.url, "chatrooms/polls", token)["polls"]]
-    vote(live_server.url, token, poll, 0)
-    vote(live_server.url, viewer_token(live_server.url, api_key, room.pk, "voter-2"), poll, 0)
-    vote(live_server.url, viewer_token(live_server.url, api_key, room.pk, "voter-3"), poll, 1)
+    token = viewer_token(base, api_key, room.pk, "voter-1")
+    [poll] = [p for p in api(base, "chatrooms/polls", token)["polls"]]
+    vote(base, token, poll, 0)
+    vote(
+        base,
+        viewer_token(base, api_key, room.pk, "voter-2"),
+        poll,
+        0,
+    )
+    vote(
+        base,
+        viewer_token(base, api_key, room.pk, "voter-3"),
+        poll,
+        1,
+    )
     expect(live.locator(".vote-total")).to_have_text("3", timeout=LIVE_TIMEOUT_MS)
     expect(live.locator(".bar", has_text="Databases")).to_contain_text("2 · 67%")
     expect(live.locator(".bar", has_text="Frontends")).to_contain_text("1 · 33%")
@@ -206,28 +213,41 @@ def test_a_moderator_blocks_pins_and_runs_a_poll(live_server, new_page, live_roo
     polls.get_by_role("button", name="Archive").click()
     expect(polls.locator(".poll-row .badge")).to_have_text("Archived")
 
+    page.context.close()  # stop the page's polling before reading the database here
     assert BlockedUser.objects.active().get(room=room).user_id == "viewer-ben"
     assert not PinnedMessage.objects.filter(room=room).exists()
     assert room.polls.get().status == PollStatus.ARCHIVED
 
 
-def test_new_messages_appear_without_reloading(live_server, new_page, live_room):
-    room, moderator, _ = live_room
+def test_new_messages_appear_without_reloading(console_live_server, new_page, live_room):
+    room, moderator, api_key = live_room
+    base = console_live_server.url
     page = new_page()
-    sign_in(page, live_server.url, moderator.username)
-    page.goto(live_server.url + reverse("moderation:room", kwargs={"room_id": room.pk}))
+    sign_in(page, base, moderator.username)
+    page.goto(base + reverse("moderation:room", kwargs={"room_id": room.pk}))
     page.evaluate("window.consoleNotReloaded = true")
 
-    factories.ChatMessageFactory(room=room, user_custom_name="Dee", text="Slides, please?")
+    # A viewer sends a message through the API.
+    api(
+        base,
+        "chatrooms/messages",
+        viewer_token(base, api_key, room.pk, "viewer-dee"),
+        {
+            "type": "INTERACTION_TYPE_TEXT",
+            "text_message": {"text": "Slides, please?"},
+            "user": {"custom_name": "Dee"},
+        },
+    )
 
     expect(message_row(page, "Slides, please?")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.consoleNotReloaded") is True
 
 
-def test_a_room_admin_creates_a_room_and_an_api_key(live_server, new_page, roles):
+def test_a_room_admin_creates_a_room_and_an_api_key(console_live_server, new_page, roles):
+    base = console_live_server.url
     admin = staff_in(roles["Room admin"], username="rae")
     page = new_page()
-    sign_in(page, live_server.url, admin.username)
+    sign_in(page, base, admin.username)
 
     page.get_by_role("link", name="New room").click()
     page.get_by_label("Label").fill("Finals")
@@ -244,16 +264,18 @@ def test_a_room_admin_creates_a_room_and_an_api_key(live_server, new_page, roles
     assert re.fullmatch(r"crk_[0-9a-f]{8}_\S+", secret)
 
     # The key works against the API.
-    created = api(live_server.url, "chatrooms", secret, {"custom_counters": []})
+    page.context.close()
+    created = api(base, "chatrooms", secret, {"custom_counters": []})
     assert Chatroom.objects.filter(pk=created["chatroom"]["id"]).exists()
     assert ApiKey.objects.get(name="Player backend").created_by == admin
 
 
-def test_moderation_works_without_javascript(live_server, new_page, live_room):
+def test_moderation_works_without_javascript(console_live_server, new_page, live_room):
+    base = console_live_server.url
     room, moderator, _ = live_room
     page = new_page(java_script_enabled=False)
-    sign_in(page, live_server.url, moderator.username)
-    page.goto(live_server.url + reverse("moderation:room", kwargs={"room_id": room.pk}))
+    sign_in(page, base, moderator.username)
+    page.goto(base + reverse("moderation:room", kwargs={"room_id": room.pk}))
 
     # Delete goes through a confirmation page, then back to the room.
     message_row(page, "BUY CHEAP FOLLOWERS").get_by_role("button", name="Delete").click()

@@ -30,13 +30,12 @@ from chatrooms.models import (
 from tests.moderation.conftest import staff_in
 from tests.moderation.test_browser import CHROMIUM, CHROMIUM_ARGS, LIVE_TIMEOUT_MS, sign_in
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 OUT = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("orm_beside_playwright"),
     pytest.mark.skipif(
         os.environ.get("SAVE_SCREENSHOTS") != "1", reason="set SAVE_SCREENSHOTS=1 to refresh"
     ),
@@ -242,7 +241,8 @@ def cast_votes(poll, per_option: list[int], offset: int = 0) -> None:
             )
 
 
-def test_save_screenshots(live_server, roles):
+def test_save_screenshots(console_live_server, roles):
+    base = console_live_server.url
     moderator = staff_in(roles["Moderator"], username="mia")
     room_admin = staff_in(roles["Room admin"], username="rae")
     keynote = build_event(moderator, room_admin)
@@ -252,17 +252,17 @@ def test_save_screenshots(live_server, roles):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.set_default_timeout(LIVE_TIMEOUT_MS)
-        sign_in(page, live_server.url, moderator.username)
+        sign_in(page, base, moderator.username)
 
         page.set_viewport_size({"width": 1440, "height": 620})
         page.screenshot(path=str(OUT / "rooms.png"), full_page=True)
         page.set_viewport_size({"width": 1440, "height": 900})
 
-        page.goto(live_server.url + reverse("moderation:room", kwargs={"room_id": keynote.pk}))
+        page.goto(base + reverse("moderation:room", kwargs={"room_id": keynote.pk}))
         page.locator("#poll-live .vote-total").wait_for()
         page.screenshot(path=str(OUT / "room-active-poll.png"), full_page=True)
 
-        page.goto(live_server.url + reverse("moderation:audit"))
+        page.goto(base + reverse("moderation:audit"))
         page.screenshot(path=str(OUT / "audit-log.png"), full_page=True)
         browser.close()
 
