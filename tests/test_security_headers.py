@@ -1,0 +1,103 @@
+"""Security headers, and pages that run under the Content Security Policy unchanged."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from chatrooms import services
+from tests import factories
+from tests.conftest import PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/moderation/", "/admin/login/"])
+def test_pages_carry_a_csp_without_unsafe_inline(client, path):
+    response = client.get(path, follow=True)
+
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.django_db
+def test_the_api_docs_page_allows_inline_styles_only(client):
+    policy = client.get("/api/docs/")["Content-Security-Policy"]
+
+    assert "script-src 'self';" in policy
+    assert "style-src 'self' 'unsafe-inline'" in policy
+
+
+@pytest.mark.django_db
+def test_the_json_api_has_no_csp_but_nosniff(api_key_client):
+    response = api_key_client.post("/bv/chatroom/v1/chatrooms", {}, format="json")
+
+    assert "Content-Security-Policy" not in response
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium not found at /usr/bin/chromium: "
+    "install Debian's chromium: apt-get install -y chromium",
+)
+def test_no_page_breaks_the_csp_in_chromium(live_server, system_actor, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM beside Playwright's loop
+    sync_api = pytest.importorskip("playwright.sync_api")
+    user = factories.UserFactory(is_staff=True, is_superuser=True)
+    room = services.chatroom_create(
+        actor=system_actor, label="CSP room", custom_counter_keys=["like"]
+    )
+    factories.BlockedUserFactory(room=room)
+    factories.ChatMessageFactory(room=room)
+    pages = [
+        reverse("moderation:rooms"),
+        reverse("moderation:room", args=[room.pk]),
+        reverse("moderation:audit"),
+        reverse("moderation:api_keys"),
+        "/admin/",
+        "/admin/chatrooms/chatroom/",
+        f"/admin/chatrooms/chatroom/{room.pk}/change/",
+        "/admin/chatrooms/blockeduser/add/",
+        "/api/docs/",
+    ]
+    violations = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page()
+        page.on(
+            "console",
+            lambda m: (
+                violations.append((page.url, m.text))
+                if "Content Security Policy" in m.text
+                else None
+            ),
+        )
+        page.goto(live_server.url + "/admin/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        for path in pages:
+            page.goto(live_server.url + path)
+            page.wait_for_load_state("networkidle")
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+    assert violations == []
