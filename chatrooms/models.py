@@ -93,6 +93,13 @@ class Chatroom(models.Model):
     viewer_info_updated_at = models.DateTimeField(default=timezone.now)
     message_ttl = models.DurationField(default=default_message_ttl)
     batch_window = models.DurationField(default=default_batch_window)
+    state_version = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Bumped by every write that changes the room's API state; names the "
+        "cached rendering of that state.",
+    )
     counts_rolled_up_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -171,6 +178,11 @@ class BlockedUser(ChatUserSnapshot):
         indexes = [
             models.Index(fields=["room", "blocked_at"], name="chatrooms_block_room_idx"),
             models.Index(fields=["user_id"], name="chatrooms_block_user_idx"),
+            models.Index(
+                fields=["room", "device_id"],
+                condition=Q(unblocked_at__isnull=True),
+                name="chatrooms_block_device_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -263,11 +275,19 @@ class PollBallot(models.Model):
     voter_device_id = models.CharField(max_length=128, blank=True)
     voter_custom_name = models.CharField(max_length=128, blank=True)
     cast_at = models.DateTimeField(default=timezone.now)
+    counted = models.BooleanField(
+        default=False, db_default=False, help_text="Added to the poll's counts by a roll-up."
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["poll", "voter_key"], name="chatrooms_pollballot_one_per_voter"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["poll"], condition=Q(counted=False), name="chatrooms_ballot_pending_idx"
             ),
         ]
 
@@ -288,7 +308,6 @@ class PollVote(models.Model):
                 fields=["ballot", "option"], name="chatrooms_pollvote_unique_option"
             ),
         ]
-        indexes = [models.Index(fields=["poll", "option"], name="chatrooms_vote_count_idx")]
 
     def __str__(self) -> str:
         return f"{self.ballot_id} -> {self.option_id}"

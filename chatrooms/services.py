@@ -86,6 +86,12 @@ def _require_active(room: Chatroom) -> None:
         )
 
 
+def _state_changed(room: Chatroom) -> None:
+    """Give the room's API state a new version, so no cached rendering of the old
+    state is served once this transaction commits."""
+    Chatroom.objects.filter(pk=room.pk).update(state_version=F("state_version") + 1)
+
+
 def _lock_room(room: Chatroom) -> Chatroom:
     """Re-read the room under a row lock, so checks and writes see one state."""
     return Chatroom.objects.select_for_update().get(pk=room.pk)
@@ -251,6 +257,7 @@ def chatroom_set_muted(*, actor: Actor, room: Chatroom, muted: bool) -> Chatroom
     room.muted = muted
     room.updated_at = timezone.now()
     room.save(update_fields=["muted", "updated_at"])
+    _state_changed(room)
     audit_record(
         actor=actor,
         action=AuditAction.ROOM_MUTE if muted else AuditAction.ROOM_UNMUTE,
@@ -272,6 +279,7 @@ def chatroom_change_status(*, actor: Actor, room: Chatroom, status: ChatStatus) 
     room.status = status
     room.updated_at = timezone.now()
     room.save(update_fields=["status", "updated_at"])
+    _state_changed(room)
     audit_record(
         actor=actor,
         action=AuditAction.ROOM_STATUS,
@@ -327,6 +335,7 @@ def custom_counters_update(
     room.updated_at = now
     room.save(update_fields=["updated_at"])
     counters = list(CustomCounter.objects.filter(room=room))
+    _state_changed(room)
     audit_record(
         actor=actor,
         action=AuditAction.COUNTERS_UPDATE,
@@ -359,6 +368,7 @@ def viewer_info_update(*, actor: Actor, room: Chatroom, enabled: bool) -> Chatro
             "updated_at",
         ]
     )
+    _state_changed(room)
     audit_record(
         actor=actor,
         action=AuditAction.VIEWER_INFO_UPDATE,
@@ -380,6 +390,7 @@ def viewer_count_set(*, room: Chatroom, count: int) -> Chatroom:
         viewer_count=count,
         viewer_info_version=F("viewer_info_version") + 1,
         viewer_info_updated_at=timezone.now(),
+        state_version=F("state_version") + 1,
     )
     if not updated:
         raise NotFound("No such chatroom.")
@@ -447,6 +458,7 @@ def user_block(
     except IntegrityError:
         # Someone blocked the same user at the same moment: theirs stands.
         return BlockedUser.objects.get(room=room, user_id=user_id, unblocked_at__isnull=True), False
+    _state_changed(room)
     audit_record(
         actor=actor,
         action=AuditAction.USER_BLOCK,
@@ -476,6 +488,7 @@ def user_unblock(*, actor: Actor, room: Chatroom, user_id: str, reason: str = ""
         )
     block.unblocked_at = timezone.now()
     block.save(update_fields=["unblocked_at"])
+    _state_changed(room)
     audit_record(
         actor=actor,
         action=AuditAction.USER_UNBLOCK,
@@ -557,6 +570,7 @@ def message_pin(
         sender_custom_name=message.sender_custom_name,
         **_action_taker_fields(actor),
     )
+    _state_changed(room)
     audit_record(
         actor=actor,
         action=AuditAction.MESSAGE_PIN,
@@ -584,6 +598,7 @@ def message_unpin(*, actor: Actor, room: Chatroom, message_id: str) -> PinnedMes
         "sender_custom_name": pin.sender_custom_name,
     }
     pin.delete()
+    _state_changed(room)
     audit_record(
         actor=actor,
         action=AuditAction.MESSAGE_UNPIN,
@@ -711,7 +726,7 @@ def counter_increment(*, room: Chatroom, key: str, value: int) -> CounterIncreme
 
 # --- Roll-up: pending votes and increments into the displayed counts -------------------
 
-ROLLUP_MAX_INCREMENTS = 20_000
+ROLLUP_MAX_ROWS = 10_000
 
 
 def rollup_due(room: Chatroom, now: datetime) -> bool:
@@ -739,24 +754,27 @@ def chatroom_rollup(*, room: Chatroom, force: bool = False) -> bool:
             )
         if not claim.values_list("pk", flat=True):
             return False  # someone else is rolling up, or just did
-        _apply_increments(room=room, now=now)
+        changed = _apply_increments(room=room, now=now)
         for poll in Poll.objects.filter(room=room, status=PollStatus.ACTIVE):
-            _recount_poll(poll)
-        Chatroom.objects.filter(pk=room.pk).update(counts_rolled_up_at=now)
+            changed |= _count_new_ballots(poll)
+        update = {"counts_rolled_up_at": now}
+        if changed:
+            update["state_version"] = F("state_version") + 1
+        Chatroom.objects.filter(pk=room.pk).update(**update)
     room.counts_rolled_up_at = now
     return True
 
 
-def _apply_increments(*, room: Chatroom, now: datetime) -> None:
+def _apply_increments(*, room: Chatroom, now: datetime) -> bool:
     # Lock exactly the rows we add up: rows committed meanwhile wait for the next roll-up.
     pending = list(
         CounterIncrement.objects.select_for_update()
         .filter(room=room, applied=False)
         .order_by("pk")
-        .values_list("pk", "key", "value")[:ROLLUP_MAX_INCREMENTS]
+        .values_list("pk", "key", "value")[:ROLLUP_MAX_ROWS]
     )
     if not pending:
-        return
+        return False
     totals: dict[str, int] = {}
     for _pk, key, value in pending:
         totals[key] = totals.get(key, 0) + value
@@ -769,25 +787,34 @@ def _apply_increments(*, room: Chatroom, now: datetime) -> None:
             version_number=F("version_number") + 1,
             updated_at=now,
         )
+    return True
 
 
-def _recount_poll(poll: Poll) -> None:
-    """Set a poll's counts from its vote rows (exact, whatever came before)."""
-    per_option = dict(
-        PollVote.objects.filter(poll=poll)
+def _count_new_ballots(poll: Poll) -> bool:
+    """Add the ballots not yet counted to the poll's and its options' counts.
+
+    Ballots are claimed whole (all of a ballot's vote rows commit together), so
+    a multiple-choice ballot is never split between two roll-ups.
+    """
+    ballots = list(
+        PollBallot.objects.select_for_update()
+        .filter(poll=poll, counted=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:ROLLUP_MAX_ROWS]
+    )
+    if not ballots:
+        return False
+    per_option = (
+        PollVote.objects.filter(ballot_id__in=ballots)
         .values_list("option")
         .annotate(n=Count("pk"))
         .values_list("option", "n")
     )
-    options = list(PollOption.objects.filter(poll=poll))
-    changed = [o for o in options if o.votes_count != per_option.get(o.pk, 0)]
-    for option in changed:
-        option.votes_count = per_option.get(option.pk, 0)
-    PollOption.objects.bulk_update(changed, ["votes_count"])
-    ballots = PollBallot.objects.filter(poll=poll).count()
-    if ballots != poll.votes_count:
-        Poll.objects.filter(pk=poll.pk).update(votes_count=ballots)
-        poll.votes_count = ballots
+    for option_id, n in sorted(per_option):
+        PollOption.objects.filter(pk=option_id).update(votes_count=F("votes_count") + n)
+    Poll.objects.filter(pk=poll.pk).update(votes_count=F("votes_count") + len(ballots))
+    PollBallot.objects.filter(pk__in=ballots).update(counted=True)
+    return True
 
 
 # --- Polls ------------------------------------------------------------------------------
@@ -996,7 +1023,10 @@ def poll_change(*, actor: Actor, poll: Poll, action: str) -> Poll:
     except IntegrityError:
         raise _another_poll_active() from None
     if result == PollStatus.CLOSED:
-        _recount_poll(poll)  # final and exact: the lock above waited for votes in flight
+        # Final and exact: the lock above waited for the votes in flight.
+        while _count_new_ballots(poll):
+            pass
+    _state_changed(poll.room)
     audit_record(
         actor=actor,
         action=audit_action,

@@ -6,14 +6,19 @@ API-key operations carry a room id in the path.
 
 import base64
 import binascii
+import gzip
+import math
 import uuid
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -162,10 +167,48 @@ class ChatroomsView(ApiView):
         tags=["Chatroom"],
     )
     def get(self, request):
-        services.chatroom_rollup(room=self.room)
-        state = selectors.chatroom_get_state(room=self.room)
-        reveal = request.auth.claims.is_admin
-        return Response({"chatroom": s.render_chat(state, reveal_answers=reveal)})
+        room = self.room
+        if services.chatroom_rollup(room=room):
+            room.refresh_from_db(fields=["state_version"])
+        body, gzipped = cached_state(room, reveal_answers=request.auth.claims.is_admin)
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            response = HttpResponse(gzipped, content_type="application/json")
+            response["Content-Encoding"] = "gzip"
+        else:
+            response = HttpResponse(body, content_type="application/json")
+        response["Vary"] = "Accept-Encoding, Authorization"
+        return response
+
+
+STATE_CACHE_SECONDS = 60
+
+
+def cached_state(room: Chatroom, *, reveal_answers: bool) -> tuple[bytes, bytes]:
+    """The room's state as JSON bytes, plain and gzipped, rendered once per state
+    version and role.
+
+    A hot room's state holds thousands of blocked users (over a megabyte of
+    JSON); building it for every one of thousands of viewers would be the
+    service's whole cost. Every write that changes the state bumps
+    ``room.state_version``, so a cached body is never older than the version
+    the request saw; one expiring block ends the entry early, as that changes
+    the state without a write.
+    """
+    role = "admin" if reveal_answers else "viewer"
+    key = f"chatrooms:state:{room.pk}:{room.state_version}:{role}"
+    cached = cache.get(key)
+    if cached is None:
+        state = selectors.chatroom_get_state(room=room)
+        body = JSONRenderer().render(
+            {"chatroom": s.render_chat(state, reveal_answers=reveal_answers)}
+        )
+        cached = (body, gzip.compress(body, compresslevel=5))
+        timeout = STATE_CACHE_SECONDS
+        if state.next_block_expiry is not None:
+            until = (state.next_block_expiry - timezone.now()).total_seconds()
+            timeout = max(1, min(timeout, math.ceil(until)))
+        cache.set(key, cached, timeout)
+    return cached
 
 
 class MuteView(ApiView):

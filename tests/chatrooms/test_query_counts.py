@@ -1,5 +1,6 @@
 """Reads run a fixed number of queries whatever the room holds."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -109,3 +110,64 @@ def test_roll_up_query_count_does_not_grow(room, n, django_assert_num_queries):
     assert counters == {"like": (n, 1), "heart": (2 * n, 1)}
     poll.refresh_from_db()
     assert poll.votes_count == n
+
+
+def test_a_second_read_of_the_same_state_is_one_query(
+    admin_token_client, room, django_assert_num_queries
+):
+    fill_room(room, 20)
+    rolled_up_recently(room)
+    first = admin_token_client.get(f"{B}/chatrooms")
+
+    with django_assert_num_queries(1):  # the token's room; the body comes from the cache
+        again = admin_token_client.get(f"{B}/chatrooms")
+
+    assert again.content == first.content
+
+
+def test_every_change_is_visible_at_once(admin_token_client, viewer_token_client, room):
+    rolled_up_recently(room)
+
+    def state(client):
+        return client.get(f"{B}/chatrooms").json()["chatroom"]
+
+    assert state(viewer_token_client)["blocked_users"] == []
+    admin_token_client.post(
+        f"{B}/chatrooms/users:block", {"blocked_user": {"id": "u1"}}, format="json"
+    )
+    assert [u["id"] for u in state(viewer_token_client)["blocked_users"]] == ["u1"]
+    admin_token_client.post(f"{B}/chatrooms:mute", {}, format="json")
+    assert state(viewer_token_client)["muted"] is True
+    admin_token_client.put(
+        f"{B}/chatrooms/viewer-infos", {"viewer_info": {"enabled": True}}, format="json"
+    )
+    assert state(viewer_token_client)["viewer_info"]["enabled"] is True
+
+
+def test_an_expiring_block_ends_the_cached_state(admin_token_client, room, system_actor):
+    rolled_up_recently(room)
+    services.user_block(
+        actor=system_actor,
+        room=room,
+        user_id="brief",
+        expires_at=timezone.now() + timedelta(seconds=1),
+    )
+
+    def blocked():
+        return admin_token_client.get(f"{B}/chatrooms").json()["chatroom"]["blocked_users"]
+
+    assert [u["id"] for u in blocked()] == ["brief"]
+    time.sleep(1.6)  # nothing is written when a block expires: the cache entry must end
+    assert blocked() == []
+
+
+def test_state_is_served_gzipped_to_clients_that_ask(admin_token_client, room):
+    import gzip
+    import json
+
+    plain = admin_token_client.get(f"{B}/chatrooms")
+    packed = admin_token_client.get(f"{B}/chatrooms", HTTP_ACCEPT_ENCODING="gzip, deflate")
+
+    assert packed["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed["Vary"]
+    assert json.loads(gzip.decompress(packed.content)) == plain.json()
