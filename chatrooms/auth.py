@@ -380,7 +380,10 @@ def chatroom_token_verify(token: str) -> tuple[TokenClaims, Chatroom]:
             raise ValueError
     except (ValueError, TypeError, KeyError):
         raise Unauthenticated("The chatroom token is invalid.", reason="TOKEN_INVALID") from None
-    room = Chatroom.objects.filter(pk=chat_id).first()
+    try:
+        room = Chatroom.objects.get(pk=chat_id)
+    except Chatroom.DoesNotExist:
+        room = None
     if room is None:
         raise Unauthenticated("The chatroom of this token does not exist.", reason="CHATROOM_GONE")
     claims = TokenClaims(

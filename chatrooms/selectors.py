@@ -91,13 +91,17 @@ MESSAGE_LIMIT_DEFAULT = 10
 MESSAGE_LIMIT_MAX = 100
 
 
-def active_block_keys(*, room: Chatroom) -> tuple[set[str], set[str]]:
-    """The (user ids, device ids) blocked in a room right now, in one query."""
+def active_block_keys(
+    *, room: Chatroom, among_users=None, among_devices=None
+) -> tuple[set[str], set[str]]:
+    """The (user ids, device ids) blocked in a room right now, in one query;
+    only those among the given users and devices when they are given."""
     user_ids: set[str] = set()
     device_ids: set[str] = set()
-    for user_id, device_id in (
-        BlockedUser.objects.active().filter(room=room).values_list("user_id", "device_id")
-    ):
+    blocks = BlockedUser.objects.active().filter(room=room)
+    if among_users is not None:
+        blocks = blocks.filter(Q(user_id__in=among_users) | Q(device_id__in=among_devices or ()))
+    for user_id, device_id in blocks.values_list("user_id", "device_id"):
         user_ids.add(user_id)
         if device_id:
             device_ids.add(device_id)
@@ -140,7 +144,11 @@ def message_list(
     order = ("received_at", "id") if from_oldest else ("-received_at", "-id")
     messages = list(queryset.order_by(*order)[:limit])
     if messages:
-        user_ids, device_ids = active_block_keys(room=room)
+        user_ids, device_ids = active_block_keys(
+            room=room,
+            among_users={m.user_id for m in messages},
+            among_devices={m.user_device_id for m in messages if m.user_device_id},
+        )
         for message in messages:
             message.sender_blocked = (
                 message.user_id in user_ids or message.user_device_id in device_ids

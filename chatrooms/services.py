@@ -659,11 +659,11 @@ def message_send(
         "sent_at": sent_at,
         "received_at": wire_time(timezone.now()),
     }
-    if message_id is not None:
-        fields["id"] = message_id
+    if message_id is None:
+        return ChatMessage.objects.create(**fields)  # a fresh UUID: no conflict to catch
     try:
         with transaction.atomic():
-            return ChatMessage.objects.create(**fields)
+            return ChatMessage.objects.create(id=message_id, **fields)
     except IntegrityError:
         raise AlreadyExists(
             f"A message with id {message_id} already exists.", reason="MESSAGE_EXISTS"
@@ -701,7 +701,7 @@ def message_delete(*, actor: Actor, room: Chatroom, message_id, reason: str = ""
     return message
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside message_send: no savepoint round trips
 def counter_increment(*, room: Chatroom, key: str, value: int) -> CounterIncrement:
     """Record an increment of an enabled counter; the next roll-up adds it.
 
