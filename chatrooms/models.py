@@ -547,6 +547,10 @@ class AuditLogEntry(models.Model):
             models.Index(fields=["-created_at", "-id"], name="chatrooms_audit_time_idx"),
             models.Index(fields=["room", "-created_at"], name="chatrooms_audit_room_idx"),
             models.Index(fields=["action", "-created_at"], name="chatrooms_audit_action_idx"),
+            models.Index(fields=["actor_id", "-created_at"], name="chatrooms_audit_actor_idx"),
+            models.Index(
+                fields=["actor_name", "-created_at"], name="chatrooms_audit_actorname_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,12 +3,17 @@ renders with the queries already made: no lazy loads in loops."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from chatrooms.models import (
+    ApiKey,
+    AuditLogEntry,
     BlockedUser,
     ChatMessage,
     Chatroom,
@@ -190,15 +195,6 @@ def poll_get(*, room: Chatroom, poll_id) -> Poll | None:
 # Reads of the staff moderation console (the `moderation` app). Lists are
 # keyset-paged: no COUNT over tables with millions of rows, and page N costs
 # what page 1 costs.
-# Imports live here, not at the top, so that this section stays self-contained.
-
-import uuid  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery  # noqa: E402
-from django.db.models.functions import Coalesce  # noqa: E402
-
-from chatrooms.models import ApiKey, AuditLogEntry  # noqa: E402
 
 CONSOLE_PAGE_SIZE = 50
 

@@ -1002,7 +1002,8 @@ def poll_change(*, actor: Actor, poll: Poll, action: str) -> Poll:
     _require_active(poll.room)
     if poll.status != required:
         raise FailedPrecondition(
-            f"{action} needs a poll in {required}; this one is {poll.status}.",
+            f"{action} needs a {required.label.lower()} poll ({required}); this one is "
+            f"{PollStatus(poll.status).label.lower()} ({poll.status}).",
             reason="POLL_WRONG_STATUS",
         )
     now = timezone.now()

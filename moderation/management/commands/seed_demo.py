@@ -3,15 +3,18 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from chatrooms import services
 from chatrooms.auth import Actor
 from chatrooms.models import ActorKind, AuditSource, Chatroom, InteractionType
+from moderation.roles import MODERATOR, ROOM_ADMIN, ensure_role_groups
 
 DEMO_LABEL = "Demo room"
-DEMO_USERNAME = "demo-admin"
+# username -> role group (None: a superuser)
+DEMO_USERS = {"demo-admin": None, "demo-moderator": MODERATOR, "demo-room-admin": ROOM_ADMIN}
 
 
 class Command(BaseCommand):
@@ -37,19 +40,27 @@ class Command(BaseCommand):
             self._seed_messages(room)
 
         password = secrets.token_urlsafe(12)
+        ensure_role_groups()
         user_model = get_user_model()
-        user = user_model.objects.filter(username=DEMO_USERNAME).first()
-        if user is None:
-            user = user_model.objects.create_superuser(DEMO_USERNAME, password=password)
-        else:
-            user.set_password(password)
-            user.save(update_fields=["password"])
+        for username, role in DEMO_USERS.items():
+            user = user_model.objects.filter(username=username).first()
+            if user is None:
+                user = user_model.objects.create_user(
+                    username, password=password, is_staff=True, is_superuser=role is None
+                )
+                if role is not None:
+                    user.groups.add(Group.objects.get(name=role))
+            else:
+                user.set_password(password)
+                user.save(update_fields=["password"])
 
         _api_key, plaintext = services.api_key_create(actor=actor, name="demo key")
 
         self.stdout.write(self.style.SUCCESS("Demo data ready (development only)."))
         self.stdout.write(f"  Sign in:   {base_url}/moderation/  and  {base_url}/admin/")
-        self.stdout.write(f"             user {DEMO_USERNAME}  password {password}")
+        self.stdout.write(f"             password {password} for each of:")
+        self.stdout.write("             demo-moderator (Moderator), demo-room-admin (Room admin),")
+        self.stdout.write("             demo-admin (superuser, also the Django admin)")
         self.stdout.write(f"  Demo room: {room.id}")
         self.stdout.write(f"  API key:   {plaintext}")
         self.stdout.write(f"  API docs:  {base_url}/api/docs/")
