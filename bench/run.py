@@ -58,10 +58,20 @@ class Scenario:
     body: str
     tokens: str  # file under the run folder; "voters" means voters-app / voters-floor
     unique: bool = False
+    gzip: bool = False  # send Accept-Encoding: gzip, as mobile HTTP stacks and browsers do
 
 
 SCENARIOS = [
     Scenario("room state", "GET", f"{API}/chatrooms", "/floor/chatrooms/state", "none", "viewers"),
+    Scenario(
+        "room state, gzip",
+        "GET",
+        f"{API}/chatrooms",
+        "/floor/chatrooms/state",
+        "none",
+        "viewers",
+        gzip=True,
+    ),
     Scenario(
         "list messages",
         "GET",
@@ -309,6 +319,7 @@ def run_wrk(args, server: Server, scenario: Scenario, side: str, run: dict, run_
         "BENCH_BODY": scenario.body,
         "BENCH_TOKENS": str(token_file),
         "BENCH_UNIQUE": "1" if scenario.unique else "0",
+        "BENCH_GZIP": "1" if scenario.gzip else "0",
         "BENCH_MAX": str(args.max_requests),
         "BENCH_POLL": run["poll"],
         "BENCH_POLL_TYPE": run["poll_type"],

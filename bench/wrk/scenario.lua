@@ -4,6 +4,7 @@
 --   BENCH_PATH       request path ("{poll}" is replaced by BENCH_POLL)
 --   BENCH_BODY       none | create | send | incr | vote | block
 --   BENCH_TOKENS     file with one bearer credential per line
+--   BENCH_GZIP       1: send Accept-Encoding: gzip
 --   BENCH_UNIQUE     1: every request uses the next unused credential (distinct voters);
 --                    a thread stops when its share runs out
 --   BENCH_MAX        at most this many requests in all (shared out between threads)
@@ -37,7 +38,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local method, path, body_kind, unique
+local method, path, body_kind, unique, gzip
 local tokens, next_token, budget, sent
 local options, poll, poll_type, tag
 
@@ -55,6 +56,7 @@ function init(args)
   path = string.gsub(os.getenv("BENCH_PATH"), "{poll}", poll)
   body_kind = os.getenv("BENCH_BODY") or "none"
   unique = os.getenv("BENCH_UNIQUE") == "1"
+  gzip = os.getenv("BENCH_GZIP") == "1"
   poll_type = os.getenv("BENCH_POLL_TYPE") or "POLL_TYPE_SINGLE_CHOICE"
   options = split(os.getenv("BENCH_OPTIONS"), ",")
   tag = os.getenv("BENCH_TAG") or "run"
@@ -138,6 +140,9 @@ function request()
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/json",
   }
+  if gzip then
+    headers["Accept-Encoding"] = "gzip"
+  end
   return wrk.format(method, path, headers, body(sent))
 end
 
