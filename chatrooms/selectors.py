@@ -130,6 +130,11 @@ def message_list(
     oldest first (``after_at`` pages forward). Deleted messages are hidden from
     everyone but admins; messages of currently blocked users are shown only to
     admins and to their sender. Each message gets ``sender_blocked``.
+
+    Blocked senders are looked up for the rows read (two index probes per
+    sender), not excluded with an anti-join against all of the room's blocks:
+    a hot room has thousands. In the usual case that is two queries; when hidden
+    messages thin a batch out, the next, larger batch continues after it.
     """
     queryset = ChatMessage.objects.filter(room=room)
     if before_at is not None:
@@ -138,26 +143,40 @@ def message_list(
         queryset = queryset.filter(received_at__gt=after_at)
     if types:
         queryset = queryset.filter(type__in=types)
-    blocked_users = BlockedUser.objects.active().filter(room=room)
-    blocked_match = Q(user_id__in=blocked_users.values("user_id")) | Q(
-        user_device_id__in=blocked_users.exclude(device_id="").values("device_id")
-    )
     if not viewer_is_admin:
-        queryset = queryset.filter(deleted_at__isnull=True).exclude(
-            blocked_match & ~Q(user_id=viewer_id)
-        )
-    order = ("received_at", "id") if from_oldest else ("-received_at", "-id")
-    messages = list(queryset.order_by(*order)[:limit])
-    if messages:
+        queryset = queryset.filter(deleted_at__isnull=True)
+    if from_oldest:
+        order, after_row = ("received_at", "id"), "gt"
+    else:
+        order, after_row = ("-received_at", "-id"), "lt"
+    messages: list[ChatMessage] = []
+    batch, last = limit, None
+    while len(messages) < limit:
+        rows = queryset
+        if last is not None:
+            rows = rows.filter(
+                Q(**{f"received_at__{after_row}": last.received_at})
+                | Q(received_at=last.received_at, **{f"id__{after_row}": last.id})
+            )
+        rows = list(rows.order_by(*order)[:batch])
+        if not rows:
+            break
         user_ids, device_ids = active_block_keys(
             room=room,
-            among_users={m.user_id for m in messages},
-            among_devices={m.user_device_id for m in messages if m.user_device_id},
+            among_users={m.user_id for m in rows},
+            among_devices={m.user_device_id for m in rows if m.user_device_id},
         )
-        for message in messages:
+        for message in rows:
             message.sender_blocked = (
                 message.user_id in user_ids or message.user_device_id in device_ids
             )
+            if viewer_is_admin or not message.sender_blocked or message.user_id == viewer_id:
+                messages.append(message)
+                if len(messages) == limit:
+                    break
+        if len(rows) < batch:
+            break
+        last, batch = rows[-1], min(batch * 4, 1000)
     return messages
 
 

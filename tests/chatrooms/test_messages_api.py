@@ -312,3 +312,25 @@ def test_deleting_twice_or_an_unknown_message_is_404(admin_token_client, viewer_
     assert_status(admin_token_client.delete(f"{URL}/{message_id}"), 404, NotFound.grpc_code)
     assert_status(admin_token_client.delete(f"{URL}/{uuid.uuid4()}"), 404, NotFound.grpc_code)
     assert_status(admin_token_client.delete(f"{URL}/not-a-uuid"), 400, 3)
+
+
+def test_hidden_messages_do_not_shorten_a_page(room, make_token_client, system_actor):
+    start = services.wire_time(timezone.now() - timedelta(hours=1))
+    for i in range(40):  # a spammer's burst between two stretches of real chat
+        sender = "spammer" if 5 <= i < 35 else f"fan{i}"
+        factories.ChatMessageFactory(
+            room=room, user_id=sender, text=f"m{i}", received_at=start + timedelta(seconds=i)
+        )
+    services.user_block(actor=system_actor, room=room, user_id="spammer")
+    viewer = make_token_client(room, Role.VIEWER, subject="viewer")
+
+    seen, params = [], {"limit": 4}
+    while page := history(viewer, **params):
+        seen += [m["text_message"]["text"] for m in page]
+        assert len(page) == 4 or not history(viewer, limit=4, before_at=page[-1]["received_at"])
+        params["before_at"] = page[-1]["received_at"]
+
+    expected = [f"m{i}" for i in range(39, -1, -1) if not 5 <= i < 35]
+    assert seen == expected
+    admin = make_token_client(room, Role.ADMIN, subject="host")
+    assert len(history(admin, limit=100)) == 40
