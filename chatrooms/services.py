@@ -381,6 +381,27 @@ def viewer_info_update(*, actor: Actor, room: Chatroom, enabled: bool) -> Chatro
     return room
 
 
+@transaction.atomic
+def viewer_count_set(*, room: Chatroom, count: int) -> Chatroom:
+    """Record the concurrent viewer count (a measurement, not a moderation action).
+
+    What the realtime link will call as viewers connect and leave; until it exists
+    nothing counts viewers, and the count stays 0.
+    """
+    if count < 0:
+        raise InvalidArgument("The viewer count cannot be negative.")
+    updated = Chatroom.objects.filter(pk=room.pk).update(
+        viewer_count=count,
+        viewer_info_version=F("viewer_info_version") + 1,
+        viewer_info_updated_at=timezone.now(),
+        state_version=F("state_version") + 1,
+    )
+    if not updated:
+        raise NotFound("No such chatroom.")
+    room.refresh_from_db(fields=["viewer_count", "viewer_info_version", "viewer_info_updated_at"])
+    return room
+
+
 # --- Users ---------------------------------------------------------------------------
 
 

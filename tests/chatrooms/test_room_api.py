@@ -207,3 +207,14 @@ def test_viewer_info_enabled_must_be_a_json_boolean(admin_token_client, enabled)
     )
 
     assert "viewer_info.enabled" in field_violations(assert_status(response, 400, 3))
+
+
+def test_a_viewer_count_shows_with_a_new_version(viewer_token_client, room):
+    from chatrooms import services
+
+    before = state(viewer_token_client)["viewer_info"]
+    services.viewer_count_set(room=room, count=1532)
+
+    after = state(viewer_token_client)["viewer_info"]
+    assert after["count"] == 1532
+    assert int(after["version_number"]) == int(before["version_number"]) + 1
