@@ -106,6 +106,11 @@ def main() -> int:
         PYTHON, "manage.py", "create_api_key", "recovery", cwd=ROOT, env=env
     ).stdout.strip()
     base = f"http://127.0.0.1:{args.port}"
+    # The log goes to a file: a pipe nobody reads fills up with the outage's
+    # tracebacks and then blocks every worker thread on its logging lock.
+    log_path = ROOT / "bench" / "out" / "recovery-gunicorn.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("w")
     server = subprocess.Popen(
         [
             PYTHON,
@@ -123,9 +128,8 @@ def main() -> int:
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
     )
     try:
@@ -191,8 +195,8 @@ def main() -> int:
         def client(token):
             while not stop.is_set():
                 with lock:
-                    voter = next(next_voter, None)
-                if voter is not None and len(events) % 2:
+                    voter = next(next_voter, None) if len(events) % 4 == 1 else None
+                if voter is not None:
                     status, body = call(
                         base,
                         "POST",
@@ -227,14 +231,17 @@ def main() -> int:
         t0 = time.monotonic()
         for thread in threads:
             thread.start()
+        print("load running", file=sys.stderr, flush=True)
         time.sleep(args.before)
         down_at = time.monotonic()
         pg("stop")
+        print("postgresql stopped", file=sys.stderr, flush=True)
         time.sleep(args.outage)
         pg("start")
         while not pg_ready():
             time.sleep(0.1)
         up_at = time.monotonic()
+        print("postgresql up", file=sys.stderr, flush=True)
         time.sleep(args.after)
         stop.set()
         for thread in threads:
@@ -256,11 +263,19 @@ def main() -> int:
                 break
             time.sleep(0.2)
         time.sleep(0.6)
-        state = call(base, "GET", "/chatrooms", admin)[1]["chatroom"]
+        status, body = call(base, "GET", "/chatrooms", admin)
+        if status != 200:
+            raise SystemExit(f"reading the room after the outage: {status} {body}")
+        state = body["chatroom"]
         counted = call(base, "GET", f"/chatrooms/polls/{poll['id']}", admin)[1]["poll"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log_file.close()
 
     def phase(moment):
         if moment < down_at:
