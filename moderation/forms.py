@@ -166,9 +166,12 @@ class BlockForm(forms.Form):
             raise ValidationError("Say whom to block: a message's sender or a user id.")
         return data
 
-    def expires_at(self):
-        seconds = self.cleaned_data.get("duration")
-        return timezone.now() + timedelta(seconds=seconds) if seconds else None
+    @staticmethod
+    def expiry(duration_seconds):
+        """When a block of this duration (none: until unblocked) ends."""
+        if not duration_seconds:
+            return None
+        return timezone.now() + timedelta(seconds=duration_seconds)
 
 
 class UnblockForm(forms.Form):

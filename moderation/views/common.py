@@ -47,6 +47,18 @@ def report_form_errors(request, form) -> None:
             messages.error(request, f"{label}: {error}" if label else error)
 
 
+def form_action(request, form_class, action: Callable[[dict], str | None], *, back: str):
+    """The shape of every console action: validate the POSTed form, run the
+    action with its cleaned data, report what happened, and go back to where
+    the moderator was (``?next=``, else ``back``)."""
+    form = form_class(request.POST)
+    if form.is_valid():
+        run_action(request, lambda: action(form.cleaned_data))
+    else:
+        report_form_errors(request, form)
+    return redirect_back(request, back)
+
+
 def run_action(request, action: Callable[[], str | None]) -> bool:
     """Run a service call; report the text it returns, or the domain error it raises.
 

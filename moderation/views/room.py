@@ -24,6 +24,7 @@ from moderation.forms import (
 from moderation.paging import decode_cursor, encode_cursor
 from moderation.views.common import (
     confirmation,
+    form_action,
     htmx_current_page,
     redirect_back,
     report_form_errors,
@@ -148,94 +149,69 @@ def room_poll_results(request, room_id):
 @require_POST
 def room_mute(request, room_id):
     room = room_or_404(room_id)
-    form = MuteForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-    else:
-        muted = form.cleaned_data["muted"]
 
-        def mute():
-            services.chatroom_set_muted(actor=staff_actor(request), room=room, muted=muted)
-            if muted:
-                return "Muted the room: only admins can post now."
-            return "Unmuted the room: everyone can post again."
+    def mute(data):
+        muted = data["muted"]
+        services.chatroom_set_muted(actor=staff_actor(request), room=room, muted=muted)
+        if muted:
+            return "Muted the room: only admins can post now."
+        return "Unmuted the room: everyone can post again."
 
-        run_action(request, mute)
-    return redirect_back(request, room_url(room))
+    return form_action(request, MuteForm, mute, back=room_url(room))
 
 
 @room_admin_required
 @require_POST
 def room_status(request, room_id):
     room = room_or_404(room_id)
-    form = StatusForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-    else:
-        status = ChatStatus(form.cleaned_data["status"])
 
-        def change():
-            services.chatroom_change_status(actor=staff_actor(request), room=room, status=status)
-            return f"The room is now {status.label.lower()}."
+    def change(data):
+        status = ChatStatus(data["status"])
+        services.chatroom_change_status(actor=staff_actor(request), room=room, status=status)
+        return f"The room is now {status.label.lower()}."
 
-        run_action(request, change)
-    return redirect_back(request, room_url(room))
+    return form_action(request, StatusForm, change, back=room_url(room))
 
 
 @room_admin_required
 @require_POST
 def room_viewer_info(request, room_id):
     room = room_or_404(room_id)
-    form = ViewerInfoForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-    else:
-        enabled = form.cleaned_data["enabled"]
 
-        def update():
-            services.viewer_info_update(actor=staff_actor(request), room=room, enabled=enabled)
-            if enabled:
-                return "Viewers now see the viewer count."
-            return "The viewer count is now hidden from viewers."
+    def update(data):
+        enabled = data["enabled"]
+        services.viewer_info_update(actor=staff_actor(request), room=room, enabled=enabled)
+        if enabled:
+            return "Viewers now see the viewer count."
+        return "The viewer count is now hidden from viewers."
 
-        run_action(request, update)
-    return redirect_back(request, room_url(room))
+    return form_action(request, ViewerInfoForm, update, back=room_url(room))
 
 
 @room_admin_required
 @require_POST
 def room_counters(request, room_id):
     room = room_or_404(room_id)
-    form = CountersForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-    else:
-        keys = form.cleaned_data["keys"]
 
-        def update():
-            services.custom_counters_update(actor=staff_actor(request), room=room, keys=keys)
-            return f"Counters now: {', '.join(keys)}." if keys else "All counters are disabled."
+    def update(data):
+        keys = data["keys"]
+        services.custom_counters_update(actor=staff_actor(request), room=room, keys=keys)
+        return f"Counters now: {', '.join(keys)}." if keys else "All counters are disabled."
 
-        run_action(request, update)
-    return redirect_back(request, room_url(room))
+    return form_action(request, CountersForm, update, back=room_url(room))
 
 
 @room_admin_required
 @require_POST
 def room_label(request, room_id):
     room = room_or_404(room_id)
-    form = LabelForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-    else:
-        label = form.cleaned_data["label"]
 
-        def rename():
-            services.chatroom_update_label(actor=staff_actor(request), room=room, label=label)
-            return f"Renamed the room “{label}”." if label else "Cleared the room's label."
+    def rename(data):
+        label = data["label"]
+        services.chatroom_update_label(actor=staff_actor(request), room=room, label=label)
+        return f"Renamed the room “{label}”." if label else "Cleared the room's label."
 
-        run_action(request, rename)
-    return redirect_back(request, room_url(room))
+    return form_action(request, LabelForm, rename, back=room_url(room))
 
 
 # --- Users -------------------------------------------------------------------------------
@@ -246,13 +222,8 @@ def room_label(request, room_id):
 def user_block(request, room_id):
     """Block a message's sender (``message_id``) or a user given by id."""
     room = room_or_404(room_id)
-    form = BlockForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-        return redirect_back(request, room_url(room))
-    data = form.cleaned_data
 
-    def block():
+    def block(data):
         if data["message_id"]:
             message = selectors.console_message_get(room=room, message_id=data["message_id"])
             if message is None:
@@ -263,6 +234,7 @@ def user_block(request, room_id):
             name = message.user_custom_name
         else:
             user_id, device_id, name = data["user_id"], "", data["custom_name"]
+        duration = data["duration"]
         _block, created = services.user_block(
             actor=staff_actor(request),
             room=room,
@@ -270,39 +242,29 @@ def user_block(request, room_id):
             device_id=device_id,
             custom_name=name,
             reason=data["reason"],
-            expires_at=form.expires_at(),
+            expires_at=BlockForm.expiry(duration),
         )
         who = name or user_id
         if not created:
             return f"{who} was already blocked."
-        duration = data["duration"]
         period = f"for {dict(BLOCK_DURATIONS)[str(duration)]}" if duration else "until unblocked"
         return f"Blocked {who} {period}. They can no longer post or vote."
 
-    run_action(request, block)
-    return redirect_back(request, room_url(room, "blocked"))
+    return form_action(request, BlockForm, block, back=room_url(room, "blocked"))
 
 
 @moderator_required
 @require_POST
 def user_unblock(request, room_id):
     room = room_or_404(room_id)
-    form = UnblockForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-    else:
 
-        def unblock():
-            block = services.user_unblock(
-                actor=staff_actor(request),
-                room=room,
-                user_id=form.cleaned_data["user_id"],
-                reason=form.cleaned_data["reason"],
-            )
-            return f"Unblocked {block.custom_name or block.user_id}."
+    def unblock(data):
+        block = services.user_unblock(
+            actor=staff_actor(request), room=room, user_id=data["user_id"], reason=data["reason"]
+        )
+        return f"Unblocked {block.custom_name or block.user_id}."
 
-        run_action(request, unblock)
-    return redirect_back(request, room_url(room, "blocked"))
+    return form_action(request, UnblockForm, unblock, back=room_url(room, "blocked"))
 
 
 # --- Messages ----------------------------------------------------------------------------
@@ -312,57 +274,43 @@ def user_unblock(request, room_id):
 @require_POST
 def message_pin(request, room_id):
     room = room_or_404(room_id)
-    form = MessageForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-    else:
 
-        def pin():
-            message = selectors.console_message_get(
-                room=room, message_id=form.cleaned_data["message_id"]
-            )
-            if message is None:
-                raise NotFound("That message is not in this room.")
-            if message.deleted_at is not None:
-                raise NotFound("That message was deleted; it cannot be pinned.")
-            _pin, created = services.message_pin(
-                actor=staff_actor(request),
-                room=room,
-                message=services.MessageSnapshot(
-                    id=str(message.pk),
-                    text=message.text,
-                    sender_id=message.user_id,
-                    sender_device_id=message.user_device_id,
-                    sender_custom_name=message.user_custom_name,
-                ),
-            )
-            if not created:
-                return "That message is already pinned."
-            return f"Pinned the message from {message.user_custom_name or message.user_id}."
+    def pin(data):
+        message = selectors.console_message_get(room=room, message_id=data["message_id"])
+        if message is None:
+            raise NotFound("That message is not in this room.")
+        if message.deleted_at is not None:
+            raise NotFound("That message was deleted; it cannot be pinned.")
+        _pin, created = services.message_pin(
+            actor=staff_actor(request),
+            room=room,
+            message=services.MessageSnapshot(
+                id=str(message.pk),
+                text=message.text,
+                sender_id=message.user_id,
+                sender_device_id=message.user_device_id,
+                sender_custom_name=message.user_custom_name,
+            ),
+        )
+        if not created:
+            return "That message is already pinned."
+        return f"Pinned the message from {message.user_custom_name or message.user_id}."
 
-        run_action(request, pin)
-    return redirect_back(request, room_url(room, "pinned"))
+    return form_action(request, MessageForm, pin, back=room_url(room, "pinned"))
 
 
 @moderator_required
 @require_POST
 def message_unpin(request, room_id):
     room = room_or_404(room_id)
-    form = MessageForm(request.POST)
-    if not form.is_valid():
-        report_form_errors(request, form)
-    else:
 
-        def unpin():
-            pin = services.message_unpin(
-                actor=staff_actor(request),
-                room=room,
-                message_id=form.cleaned_data["message_id"],
-            )
-            return f"Unpinned the message from {pin.sender_custom_name or pin.sender_id}."
+    def unpin(data):
+        pin = services.message_unpin(
+            actor=staff_actor(request), room=room, message_id=data["message_id"]
+        )
+        return f"Unpinned the message from {pin.sender_custom_name or pin.sender_id}."
 
-        run_action(request, unpin)
-    return redirect_back(request, room_url(room, "pinned"))
+    return form_action(request, MessageForm, unpin, back=room_url(room, "pinned"))
 
 
 @moderator_required
