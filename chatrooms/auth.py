@@ -475,38 +475,39 @@ class BearerAuthentication(BaseAuthentication):
         return "Bearer"
 
 
-class HasApiKey(BasePermission):
+class _RequiresCredential(BasePermission):
+    """No credential is 401; the other kind of credential is 403."""
+
+    principal_class: type
+    needed = ""
+    other = ""
+    reason = ""
+
+    def has_permission(self, request, view):
+        if request.auth is None:
+            raise Unauthenticated(
+                f"This operation needs {self.needed}: 'Authorization: Bearer <credential>'.",
+                reason=self.reason,
+            )
+        if not isinstance(request.auth, self.principal_class):
+            raise PermissionDenied(
+                f"This operation needs {self.needed}, not {self.other}.", reason=self.reason
+            )
+        return True
+
+
+class HasApiKey(_RequiresCredential):
     """The organisation API key (upstream "API token")."""
 
-    def has_permission(self, request, view):
-        if request.auth is None:
-            raise Unauthenticated(
-                "This operation needs an API key: 'Authorization: Bearer <key>'.",
-                reason="API_KEY_REQUIRED",
-            )
-        if not isinstance(request.auth, ApiKeyPrincipal):
-            raise PermissionDenied(
-                "This operation needs an API key, not a chatroom token.",
-                reason="API_KEY_REQUIRED",
-            )
-        return True
+    principal_class = ApiKeyPrincipal
+    needed, other, reason = "an API key", "a chatroom token", "API_KEY_REQUIRED"
 
 
-class HasChatroomToken(BasePermission):
+class HasChatroomToken(_RequiresCredential):
     """A chatroom token with any role; the token names the room."""
 
-    def has_permission(self, request, view):
-        if request.auth is None:
-            raise Unauthenticated(
-                "This operation needs a chatroom token: 'Authorization: Bearer <token>'.",
-                reason="TOKEN_REQUIRED",
-            )
-        if not isinstance(request.auth, ChatroomPrincipal):
-            raise PermissionDenied(
-                "This operation needs a chatroom token, not an API key.",
-                reason="TOKEN_REQUIRED",
-            )
-        return True
+    principal_class = ChatroomPrincipal
+    needed, other, reason = "a chatroom token", "an API key", "TOKEN_REQUIRED"
 
 
 class IsChatroomAdmin(HasChatroomToken):
