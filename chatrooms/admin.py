@@ -78,6 +78,16 @@ class ScalableAdmin(admin.ModelAdmin):
             self.message_user(request, error.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
+    def run_for_each(self, request, objects, call, done_message, *, report_none=True):
+        """Run a service call for each selected object (``call(obj)``); a domain error
+        is a message for that object, and the count that succeeded is reported."""
+        done = 0
+        for obj in objects:
+            _, error = self.run_service(request, call, obj)
+            done += error is None
+        if done or report_none:
+            self.message_user(request, done_message.format(done), messages.SUCCESS)
+
     def run_service(self, request, func, *args, **kwargs):
         """Call a service, reporting a domain error as an admin message."""
         try:
@@ -262,11 +272,10 @@ class ChatroomAdmin(ScalableAdmin):
         return self.inlines if obj is not None else []
 
     def _bulk(self, request, queryset, label, func):
-        done = 0
-        for room in queryset:
-            _, error = self.run_service(request, func, actor=admin_actor(request), room=room)
-            done += error is None
-        self.message_user(request, f"{label} {done} room(s).", messages.SUCCESS)
+        actor = admin_actor(request)
+        self.run_for_each(
+            request, queryset, lambda room: func(actor=actor, room=room), label + " {} room(s)."
+        )
 
     @admin.action(description="Mute selected rooms")
     def mute(self, request, queryset):
@@ -400,17 +409,15 @@ class BlockedUserAdmin(ScalableAdmin):
 
     @admin.action(description="Unblock selected users")
     def unblock(self, request, queryset):
-        done = 0
-        for block in queryset.active().select_related("room"):
-            _, error = self.run_service(
-                request,
-                services.user_unblock,
-                actor=admin_actor(request),
-                room=block.room,
-                user_id=block.user_id,
-            )
-            done += error is None
-        self.message_user(request, f"Unblocked {done} user(s).", messages.SUCCESS)
+        actor = admin_actor(request)
+        self.run_for_each(
+            request,
+            queryset.active().select_related("room"),
+            lambda block: services.user_unblock(
+                actor=actor, room=block.room, user_id=block.user_id
+            ),
+            "Unblocked {} user(s).",
+        )
 
 
 @admin.register(PinnedMessage)
@@ -461,17 +468,15 @@ class PinnedMessageAdmin(ScalableAdmin):
 
     @admin.action(description="Unpin selected messages")
     def unpin(self, request, queryset):
-        done = 0
-        for pin in queryset.select_related("room"):
-            _, error = self.run_service(
-                request,
-                services.message_unpin,
-                actor=admin_actor(request),
-                room=pin.room,
-                message_id=pin.message_id,
-            )
-            done += error is None
-        self.message_user(request, f"Unpinned {done} message(s).", messages.SUCCESS)
+        actor = admin_actor(request)
+        self.run_for_each(
+            request,
+            queryset.select_related("room"),
+            lambda pin: services.message_unpin(
+                actor=actor, room=pin.room, message_id=pin.message_id
+            ),
+            "Unpinned {} message(s).",
+        )
 
 
 # --- Polls -------------------------------------------------------------------------
@@ -560,14 +565,14 @@ class PollAdmin(ScalableAdmin):
         services.poll_delete(actor=admin_actor(request), poll=obj)
 
     def _change(self, request, queryset, action, label):
-        done = 0
-        for poll in queryset:
-            _, error = self.run_service(
-                request, services.poll_change, actor=admin_actor(request), poll=poll, action=action
-            )
-            done += error is None
-        if done:
-            self.message_user(request, f"{label} {done} poll(s).", messages.SUCCESS)
+        actor = admin_actor(request)
+        self.run_for_each(
+            request,
+            queryset,
+            lambda poll: services.poll_change(actor=actor, poll=poll, action=action),
+            label + " {} poll(s).",
+            report_none=False,
+        )
 
     @admin.action(description="Start selected polls")
     def start(self, request, queryset):
@@ -583,14 +588,14 @@ class PollAdmin(ScalableAdmin):
 
     @admin.action(description="Delete selected polls", permissions=["delete"])
     def delete_polls(self, request, queryset):
-        done = 0
-        for poll in queryset:
-            _, error = self.run_service(
-                request, services.poll_delete, actor=admin_actor(request), poll=poll
-            )
-            done += error is None
-        if done:
-            self.message_user(request, f"Deleted {done} poll(s).", messages.SUCCESS)
+        actor = admin_actor(request)
+        self.run_for_each(
+            request,
+            queryset,
+            lambda poll: services.poll_delete(actor=actor, poll=poll),
+            "Deleted {} poll(s).",
+            report_none=False,
+        )
 
 
 class ReadOnlyAdmin(ScalableAdmin):
@@ -672,17 +677,15 @@ class ChatMessageAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Delete selected messages (hide from viewers)")
     def delete_messages(self, request, queryset):
-        done = 0
-        for message in queryset.filter(deleted_at__isnull=True).select_related("room"):
-            _, error = self.run_service(
-                request,
-                services.message_delete,
-                actor=admin_actor(request),
-                room=message.room,
-                message_id=message.pk,
-            )
-            done += error is None
-        self.message_user(request, f"Deleted {done} message(s).", messages.SUCCESS)
+        actor = admin_actor(request)
+        self.run_for_each(
+            request,
+            queryset.filter(deleted_at__isnull=True).select_related("room"),
+            lambda message: services.message_delete(
+                actor=actor, room=message.room, message_id=message.pk
+            ),
+            "Deleted {} message(s).",
+        )
 
 
 @admin.register(AuditLogEntry)
