@@ -252,29 +252,15 @@ class CustomCounterKeyInput(serializers.Serializer):
         trim_whitespace=False,
         validators=[counter_key_validator],
         help_text="Required. Immutable. 1-64 characters of [A-Za-z0-9_.-], starting with a "
-        "letter or digit; unique within the request.",
+        "letter or digit; unique within the request (checked by the service, with the same "
+        "field path).",
     )
-
-
-def validate_unique_keys(counters: list[dict]) -> list[dict]:
-    errors: list[dict] = []
-    seen: set[str] = set()
-    for counter in counters:
-        key = counter["key"]
-        errors.append({"key": [f"The key {key!r} is repeated."]} if key in seen else {})
-        seen.add(key)
-    if any(errors):
-        raise serializers.ValidationError(errors)
-    return counters
 
 
 class CreateChatroomInput(serializers.Serializer):
     custom_counters = CustomCounterKeyInput(
         many=True, required=False, help_text="Optional. The counters the room counts."
     )
-
-    def validate_custom_counters(self, value):
-        return validate_unique_keys(value)
 
 
 NAME_MAX = 128
@@ -313,9 +299,6 @@ class UpdateCustomCountersInput(serializers.Serializer):
         help_text="Required. The keys to count, in order; keys left out are "
         "disabled (values kept).",
     )
-
-    def validate_custom_counters(self, value):
-        return validate_unique_keys(value)
 
 
 class CreateTokenInput(serializers.Serializer):
