@@ -252,8 +252,7 @@ class CustomCounterKeyInput(serializers.Serializer):
         trim_whitespace=False,
         validators=[counter_key_validator],
         help_text="Required. Immutable. 1-64 characters of [A-Za-z0-9_.-], starting with a "
-        "letter or digit; unique within the request (checked by the service, with the same "
-        "field path).",
+        "letter or digit; unique within the request.",
     )
 
 
