@@ -1,5 +1,7 @@
 # Two commands for a fresh machine:
-#   make run   set up a virtualenv, migrate the SQLite default, seed demo data, serve :8000
+#   make run   set up a virtualenv, build the broker plugin, migrate the SQLite default,
+#              seed demo data, then run the web app (:8000), the broker and the realtime
+#              worker together (Procfile.dev; Ctrl-C stops them all)
 #   make test  install the test tools and run the whole suite
 PYTHON ?= python3
 VENV := .venv
@@ -7,22 +9,41 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 ARGS ?=
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean system-deps
+
+# Debian packages the broker and its plugin need; installed when missing.
+SYSTEM_PACKAGES := gcc make mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libcjson-dev \
+	libcurl4-openssl-dev libssl-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BROKER_PLUGIN := broker/build/chatroom_auth.so
+
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages: $$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing || \
+		{ $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }; \
+	fi
+
+$(BROKER_PLUGIN): $(wildcard broker/src/*) broker/Makefile | system-deps
+	$(MAKE) -C broker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
 	touch $@
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(BROKER_PLUGIN)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo --base-url http://$(HOST)
-	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
+	PATH=$(CURDIR)/$(BIN):$$PATH DJANGO_DEBUG=1 HOST=$(HOST) \
+		$(BIN)/honcho -f Procfile.dev start
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(BROKER_PLUGIN)
 	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-insecure-test-only-key} \
 		$(BIN)/python -m pytest $(ARGS)
 

@@ -358,8 +358,14 @@ def _rotate(row: RefreshToken | None, *, now: datetime, expired_at: datetime | N
     )
 
 
-def chatroom_token_verify(token: str) -> tuple[TokenClaims, Chatroom]:
-    """Check a token's signature, expiry and room; return its claims and the room."""
+def chatroom_token_verify(
+    token: str, *, token_type: str = TOKEN_TYPE
+) -> tuple[TokenClaims, Chatroom]:
+    """Check a token's signature, expiry and room; return its claims and the room.
+
+    ``token_type`` is the ``type`` claim required: chatroom tokens, or the signed
+    MQTT client ids that GET /chatrooms/config issues (``realtime_client_id``).
+    """
     try:
         payload = jwt.decode(
             token,
@@ -376,7 +382,7 @@ def chatroom_token_verify(token: str) -> tuple[TokenClaims, Chatroom]:
         roles = payload["roles"]
         role = Role(roles[0]) if isinstance(roles, list) and roles else None
         chat_id = uuid.UUID(payload["chat_id"])
-        if payload.get("type") != TOKEN_TYPE or role is None:
+        if payload.get("type") != token_type or role is None:
             raise ValueError
     except (ValueError, TypeError, KeyError):
         raise Unauthenticated("The chatroom token is invalid.", reason="TOKEN_INVALID") from None
@@ -396,6 +402,28 @@ def chatroom_token_verify(token: str) -> tuple[TokenClaims, Chatroom]:
         jti=str(payload["jti"]),
     )
     return claims, room
+
+
+CLIENT_ID_TYPE = "mqtt-client"
+
+
+def realtime_client_id(claims: TokenClaims) -> str:
+    """An MQTT client id that is itself a credential: the token's claims, signed, as a
+    JWT of another type. For clients whose token travels only in the WebSocket URL,
+    which the broker cannot read (docs/realtime.md)."""
+    payload = {
+        "iss": settings.CHATROOM_TOKEN_ISSUER,
+        "type": CLIENT_ID_TYPE,
+        "sub": claims.subject,
+        "chat_id": str(claims.chat_id),
+        "device_id": claims.device_id,
+        "name": claims.name,
+        "roles": [claims.role],
+        "iat": int(timezone.now().timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+        "jti": claims.jti,
+    }
+    return jwt.encode(payload, token_secret(), algorithm=TOKEN_ALGORITHM)
 
 
 def realtime_signature(token: str) -> str:

@@ -11,8 +11,9 @@ neither send nor vote. Races that trip a constraint become domain errors.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -36,6 +37,7 @@ from chatrooms.models import (
     AuditLogEntry,
     BlockedUser,
     ChatMessage,
+    ChatMode,
     Chatroom,
     ChatStatus,
     CounterIncrement,
@@ -51,6 +53,7 @@ from chatrooms.models import (
     RefreshToken,
     counter_key_validator,
 )
+from chatrooms.realtime import events, publisher
 
 # Limits the upstream documents (polls) or leaves open (the rest); see docs/api.md.
 MAX_POLLS_PER_ROOM = 50
@@ -267,6 +270,7 @@ def chatroom_set_muted(*, actor: Actor, room: Chatroom, muted: bool) -> Chatroom
         before={"muted": not muted},
         after={"muted": muted},
     )
+    publisher.announce(room.pk, events.mute(actor, muted=muted))
     return room
 
 
@@ -289,6 +293,8 @@ def chatroom_change_status(*, actor: Actor, room: Chatroom, status: ChatStatus) 
         before={"status": before},
         after={"status": status},
     )
+    if status != ChatStatus.ACTIVE:
+        publisher.end_sessions(room=room.pk)  # the realtime link serves active rooms only
     return room
 
 
@@ -315,12 +321,14 @@ def custom_counters_update(
     before = {key: not c.disabled for key, c in existing.items()}
     wanted = {key: index for index, key in enumerate(keys)}
     changed: list[CustomCounter] = []
+    flipped: list[CustomCounter] = []
     for key, counter in existing.items():
         disabled = key not in wanted
         if counter.disabled != disabled:
             counter.disabled = disabled
             counter.version_number += 1
             counter.updated_at = now
+            flipped.append(counter)
         # Enabled keys take the request's order; disabled ones follow, in their old order.
         counter.position = wanted.get(key, len(keys) + counter.position)
         changed.append(counter)
@@ -345,6 +353,9 @@ def custom_counters_update(
         before={"enabled": before},
         after={"enabled": {c.key: not c.disabled for c in counters}},
     )
+    added = [c for c in counters if c.key not in existing]
+    for counter in sorted(flipped, key=lambda c: c.position) + added:
+        publisher.announce(room.pk, events.counter(counter))
     return counters
 
 
@@ -378,6 +389,8 @@ def viewer_info_update(*, actor: Actor, room: Chatroom, enabled: bool) -> Chatro
         before={"enabled": not enabled},
         after={"enabled": enabled},
     )
+    kind = InteractionType.VIEWER_INFO_ENABLED if enabled else InteractionType.VIEWER_INFO_DISABLED
+    publisher.announce(room.pk, events.viewer_info(room, actor=actor, kind=kind))
     return room
 
 
@@ -385,8 +398,8 @@ def viewer_info_update(*, actor: Actor, room: Chatroom, enabled: bool) -> Chatro
 def viewer_count_set(*, room: Chatroom, count: int) -> Chatroom:
     """Record the concurrent viewer count (a measurement, not a moderation action).
 
-    What the realtime link will call as viewers connect and leave; until it exists
-    nothing counts viewers, and the count stays 0.
+    The realtime worker calls this with the broker's count of connected clients;
+    while viewer info is enabled, the room hears of it (VIEWER_INFO_UPDATE).
     """
     if count < 0:
         raise InvalidArgument("The viewer count cannot be negative.")
@@ -398,7 +411,18 @@ def viewer_count_set(*, room: Chatroom, count: int) -> Chatroom:
     )
     if not updated:
         raise NotFound("No such chatroom.")
-    room.refresh_from_db(fields=["viewer_count", "viewer_info_version", "viewer_info_updated_at"])
+    room.refresh_from_db(
+        fields=[
+            "viewer_count",
+            "viewer_info_version",
+            "viewer_info_updated_at",
+            "viewer_info_enabled",
+        ]
+    )
+    if room.viewer_info_enabled:
+        publisher.announce(
+            room.pk, events.viewer_info(room, kind=InteractionType.VIEWER_INFO_UPDATE)
+        )
     return room
 
 
@@ -477,6 +501,7 @@ def user_block(
             "expires_at": expires_at.isoformat() if expires_at else None,
         },
     )
+    publisher.announce(room.pk, events.block(actor, block, blocked=True))
     return block, True
 
 
@@ -506,6 +531,7 @@ def user_unblock(*, actor: Actor, room: Chatroom, user_id: str, reason: str = ""
             "blocked_at": block.blocked_at.isoformat(),
         },
     )
+    publisher.announce(room.pk, events.block(actor, block, blocked=False))
     return block
 
 
@@ -587,6 +613,7 @@ def message_pin(
             "sender_custom_name": message.sender_custom_name,
         },
     )
+    publisher.announce(room.pk, events.pin(actor, pin, pinned=True))
     return pin, True
 
 
@@ -611,17 +638,8 @@ def message_unpin(*, actor: Actor, room: Chatroom, message_id: str) -> PinnedMes
         target_id=message_id,
         before=before,
     )
+    publisher.announce(room.pk, events.pin(actor, pin, pinned=False))
     return pin
-
-
-def _require_may_post(*, room: Chatroom, actor: Actor) -> None:
-    _require_active(room)
-    if room.muted and not actor.is_admin:
-        raise FailedPrecondition(
-            "The chatroom is muted; only admins can send messages.", reason="CHATROOM_MUTED"
-        )
-    if is_user_blocked(room=room, user_id=actor.id, device_id=actor.device_id):
-        raise PermissionDenied("You are blocked in this chatroom.", reason="USER_BLOCKED")
 
 
 @dataclass(frozen=True)
@@ -630,7 +648,167 @@ class Increment:
     value: int
 
 
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message a participant sends, over REST or the realtime link."""
+
+    actor: Actor
+    type: InteractionType
+    sent_at: datetime
+    text: str = ""
+    payload: dict = field(default_factory=dict)
+    increment: Increment | None = None
+    message_id: uuid.UUID | None = None
+
+
+@dataclass
+class SendResult:
+    """What a batch send stored, and what it refused with which error (in order)."""
+
+    stored: list[ChatMessage] = field(default_factory=list)
+    refused: list[tuple[IncomingMessage, Exception]] = field(default_factory=list)
+
+
+def _blocked_senders(room: Chatroom, incoming: Sequence[IncomingMessage]) -> set[tuple[str, str]]:
+    """The (id, device_id) senders of the batch that an active block matches, in one
+    query: blocks match the user id, or the device a block recorded."""
+    ids = {item.actor.id for item in incoming}
+    devices = {item.actor.device_id for item in incoming if item.actor.device_id}
+    rows = (
+        BlockedUser.objects.active()
+        .filter(Q(user_id__in=ids) | Q(device_id__in=devices), room=room)
+        .values_list("user_id", "device_id")
+    )
+    blocked_ids, blocked_devices = set(), set()
+    for user_id, device_id in rows:
+        blocked_ids.add(user_id)
+        if device_id:
+            blocked_devices.add(device_id)
+    return {
+        (item.actor.id, item.actor.device_id)
+        for item in incoming
+        if item.actor.id in blocked_ids or item.actor.device_id in blocked_devices
+    }
+
+
+def _check_increment(increment: Increment, enabled_keys: set[str]) -> None:
+    if not MIN_INCREMENT <= increment.value <= MAX_INCREMENT:
+        raise InvalidArgument(
+            f"An increment is between {MIN_INCREMENT} and {MAX_INCREMENT}.",
+            field_violations=[
+                ("custom_message.incr.value", f"Must be {MIN_INCREMENT}..{MAX_INCREMENT}.")
+            ],
+        )
+    if increment.key not in enabled_keys:
+        raise InvalidArgument(
+            f"The room has no enabled counter {increment.key!r}.",
+            reason="COUNTER_NOT_FOUND",
+            field_violations=[("custom_message.incr.key", "Unknown or disabled counter key.")],
+        )
+
+
+def _refusal(room: Chatroom, item: IncomingMessage) -> Exception | None:
+    if room.muted and not item.actor.is_admin:
+        return FailedPrecondition(
+            "The chatroom is muted; only admins can send messages.", reason="CHATROOM_MUTED"
+        )
+    return None
+
+
 @transaction.atomic
+def messages_send(*, room: Chatroom, incoming: Sequence[IncomingMessage]) -> SendResult:
+    """Store the messages participants send to one room, as one multi-row insert;
+    custom messages may also bump counters.
+
+    The rules, whatever the transport: an inactive room refuses everything; a muted
+    room takes messages only from admins; an increment names an enabled counter and
+    is 1..10000; a message id the client chose is kept, and one already used is
+    ALREADY_EXISTS. A blocked user's messages are stored flagged ``user_blocked`` and
+    shown only to admins and to that user (upstream's rule). The sender is the actor
+    (from the token). After commit the stored messages are broadcast: to viewers
+    those they may see, to admins all.
+    """
+    result = SendResult()
+    if room.status != ChatStatus.ACTIVE:
+        refusal = FailedPrecondition(
+            "The chatroom is inactive; only its status can be changed.",
+            reason="CHATROOM_INACTIVE",
+        )
+        result.refused = [(item, refusal) for item in incoming]
+        return result
+    blocked = _blocked_senders(room, incoming)
+    enabled_keys: set[str] = set()
+    if any(item.increment for item in incoming):
+        enabled_keys = set(
+            CustomCounter.objects.filter(room=room, disabled=False).values_list("key", flat=True)
+        )
+    chosen_ids = [item.message_id for item in incoming if item.message_id is not None]
+    taken = set(ChatMessage.objects.filter(pk__in=chosen_ids).values_list("pk", flat=True))
+    received_at = wire_time(timezone.now())
+    increments: list[CounterIncrement] = []
+    for item in incoming:
+        refusal = _refusal(room, item)
+        if refusal is None and item.increment is not None:
+            try:
+                _check_increment(item.increment, enabled_keys)
+            except InvalidArgument as exc:
+                refusal = exc
+        if refusal is None and item.message_id is not None:
+            if item.message_id in taken:
+                refusal = AlreadyExists(
+                    f"A message with id {item.message_id} already exists.",
+                    reason="MESSAGE_EXISTS",
+                )
+            taken.add(item.message_id)
+        if refusal is not None:
+            result.refused.append((item, refusal))
+            continue
+        actor = item.actor
+        result.stored.append(
+            ChatMessage(
+                id=item.message_id or uuid.uuid4(),
+                room=room,
+                type=item.type,
+                user_id=actor.id,
+                user_device_id=actor.device_id,
+                user_custom_name=actor.name,
+                user_is_admin=actor.is_admin,
+                user_is_guest=actor.is_guest,
+                user_blocked=(actor.id, actor.device_id) in blocked,
+                text=item.text,
+                payload=item.payload,
+                sent_at=item.sent_at,
+                received_at=received_at,
+            )
+        )
+        if item.increment is not None:
+            increments.append(
+                CounterIncrement(room=room, key=item.increment.key, value=item.increment.value)
+            )
+    ChatMessage.objects.bulk_create(result.stored)
+    CounterIncrement.objects.bulk_create(increments)
+    if result.stored:
+        transaction.on_commit(lambda: _broadcast_messages(room, result.stored))
+    return result
+
+
+def viewers_may_see(room: Chatroom, message: ChatMessage) -> bool:
+    if message.user_blocked:
+        return False
+    return room.mode != ChatMode.ONE_WAY or message.user_is_admin
+
+
+def _broadcast_messages(room: Chatroom, messages: Sequence[ChatMessage]) -> None:
+    from chatrooms.api.serializers import render_message
+
+    rendered = [(message, render_message(message)) for message in messages]
+    publisher.broadcast(
+        room.pk,
+        viewers=[dict(body) for message, body in rendered if viewers_may_see(room, message)],
+        admins=[body for _message, body in rendered],
+    )
+
+
 def message_send(
     *,
     actor: Actor,
@@ -642,36 +820,26 @@ def message_send(
     increment: Increment | None = None,
     message_id=None,
 ) -> ChatMessage:
-    """Store a message a participant sends; a custom message may also bump a counter.
-
-    The sender is the actor (from the token), with the name it sent. A message
-    id the client chose is kept; sending the same id again is ALREADY_EXISTS.
-    """
-    _require_may_post(room=room, actor=actor)
-    if increment is not None:
-        counter_increment(room=room, key=increment.key, value=increment.value)
-    fields = {
-        "room": room,
-        "type": type,
-        "user_id": actor.id,
-        "user_device_id": actor.device_id,
-        "user_custom_name": actor.name,
-        "user_is_admin": actor.is_admin,
-        "user_is_guest": actor.is_guest,
-        "text": text,
-        "payload": payload or {},
-        "sent_at": sent_at,
-        "received_at": wire_time(timezone.now()),
-    }
-    if message_id is None:
-        return ChatMessage.objects.create(**fields)  # a fresh UUID: no conflict to catch
+    """Store one message (the REST extension): ``messages_send`` with one item, its
+    refusal raised as the error."""
+    item = IncomingMessage(
+        actor=actor,
+        type=type,
+        sent_at=sent_at,
+        text=text,
+        payload=payload or {},
+        increment=increment,
+        message_id=message_id,
+    )
     try:
-        with transaction.atomic():
-            return ChatMessage.objects.create(id=message_id, **fields)
-    except IntegrityError:
+        result = messages_send(room=room, incoming=[item])
+    except IntegrityError:  # the same client-chosen id, committed meanwhile
         raise AlreadyExists(
             f"A message with id {message_id} already exists.", reason="MESSAGE_EXISTS"
         ) from None
+    if result.refused:
+        raise result.refused[0][1]
+    return result.stored[0]
 
 
 @transaction.atomic
@@ -702,29 +870,20 @@ def message_delete(*, actor: Actor, room: Chatroom, message_id, reason: str = ""
             "sender_custom_name": message.user_custom_name,
         },
     )
+    publisher.announce(room.pk, events.delete(actor, message.pk))
     return message
 
 
-@transaction.atomic(savepoint=False)  # inside message_send: no savepoint round trips
+@transaction.atomic
 def counter_increment(*, room: Chatroom, key: str, value: int) -> CounterIncrement:
-    """Record an increment of an enabled counter; the next roll-up adds it.
+    """Record an increment of an enabled counter without a message; the next roll-up
+    adds it. (Clients increment by sending a custom message: ``messages_send``.)
 
     Only an INSERT: a hot room's taps never wait on the counter's row lock.
     Once this commits the increment is durable and will be counted exactly once.
     """
-    if not MIN_INCREMENT <= value <= MAX_INCREMENT:
-        raise InvalidArgument(
-            f"An increment is between {MIN_INCREMENT} and {MAX_INCREMENT}.",
-            field_violations=[
-                ("custom_message.incr.value", f"Must be {MIN_INCREMENT}..{MAX_INCREMENT}.")
-            ],
-        )
-    if not CustomCounter.objects.filter(room=room, key=key, disabled=False).exists():
-        raise InvalidArgument(
-            f"The room has no enabled counter {key!r}.",
-            reason="COUNTER_NOT_FOUND",
-            field_violations=[("custom_message.incr.key", "Unknown or disabled counter key.")],
-        )
+    enabled = CustomCounter.objects.filter(room=room, key=key, disabled=False)
+    _check_increment(Increment(key=key, value=value), set(enabled.values_list("key", flat=True)))
     return CounterIncrement.objects.create(room=room, key=key, value=value)
 
 
@@ -744,7 +903,8 @@ def chatroom_rollup(*, room: Chatroom, force: bool = False) -> bool:
     Runs at most once per ``batch_window`` per room, by one writer: whoever
     finds it due takes the room row with SKIP LOCKED, so concurrent readers
     never queue behind it. Each counter that changes gets one new
-    ``version_number`` per roll-up. Returns whether it ran.
+    ``version_number`` per roll-up, and is announced (CUSTOM_COUNTER_UPDATE), as is
+    each poll whose counts changed (POLL_UPDATE). Returns whether it ran.
     """
     now = timezone.now()
     if not force and not rollup_due(room, now):
@@ -758,18 +918,34 @@ def chatroom_rollup(*, room: Chatroom, force: bool = False) -> bool:
             )
         if not claim.values_list("pk", flat=True):
             return False  # someone else is rolling up, or just did
-        changed = _apply_increments(room=room, now=now)
-        for poll in Poll.objects.filter(room=room, status=PollStatus.ACTIVE):
-            changed |= _count_new_ballots(poll)
+        keys = _apply_increments(room=room, now=now)
+        polls = [
+            poll
+            for poll in Poll.objects.filter(room=room, status=PollStatus.ACTIVE)
+            if _count_new_ballots(poll)
+        ]
         update = {"counts_rolled_up_at": now}
-        if changed:
+        if keys or polls:
             update["state_version"] = F("state_version") + 1
         Chatroom.objects.filter(pk=room.pk).update(**update)
+        _announce_counts(room, keys=keys, polls=polls)
     room.counts_rolled_up_at = now
     return True
 
 
-def _apply_increments(*, room: Chatroom, now: datetime) -> bool:
+def _announce_counts(room: Chatroom, *, keys: Sequence[str], polls: Sequence[Poll]) -> None:
+    if keys:
+        for counter in CustomCounter.objects.filter(room=room, key__in=keys).order_by("position"):
+            publisher.announce(room.pk, events.counter(counter))
+    if polls:
+        fresh = Poll.objects.filter(pk__in=[p.pk for p in polls]).prefetch_related("options")
+        for poll in fresh:
+            viewer, admin = events.poll(InteractionType.POLL_UPDATE, poll)
+            publisher.announce(room.pk, viewer, admin_message=admin)
+
+
+def _apply_increments(*, room: Chatroom, now: datetime) -> list[str]:
+    """Add the pending increments; return the keys of the counters that changed."""
     # Lock exactly the rows we add up: rows committed meanwhile wait for the next roll-up.
     pending = list(
         CounterIncrement.objects.select_for_update()
@@ -778,7 +954,7 @@ def _apply_increments(*, room: Chatroom, now: datetime) -> bool:
         .values_list("pk", "key", "value")[:ROLLUP_MAX_ROWS]
     )
     if not pending:
-        return False
+        return []
     totals: dict[str, int] = {}
     for _pk, key, value in pending:
         totals[key] = totals.get(key, 0) + value
@@ -791,7 +967,7 @@ def _apply_increments(*, room: Chatroom, now: datetime) -> bool:
             version_number=F("version_number") + 1,
             updated_at=now,
         )
-    return True
+    return sorted(totals)
 
 
 def _count_new_ballots(poll: Poll) -> bool:
@@ -949,7 +1125,13 @@ def poll_update(
         before=before,
         after=_poll_snapshot(poll, sorted(kept + new, key=lambda o: o.position)),
     )
+    _announce_poll(InteractionType.POLL_UPDATE, poll, actor=actor)
     return poll
+
+
+def _announce_poll(kind: InteractionType, poll: Poll, *, actor: Actor) -> None:
+    viewer, admin = events.poll(kind, poll, actor=actor)
+    publisher.announce(poll.room_id, viewer, admin_message=admin)
 
 
 @transaction.atomic
@@ -1041,6 +1223,7 @@ def poll_change(*, actor: Actor, poll: Poll, action: str) -> Poll:
         before={"status": before},
         after={"status": result},
     )
+    _announce_poll(events.POLL_EVENT[result], poll, actor=actor)
     return poll
 
 
@@ -1118,4 +1301,6 @@ def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
     PollVote.objects.bulk_create(
         PollVote(ballot=ballot, poll=poll, option_id=option_id) for option_id in chosen
     )
+    # Who voted for what is for admins; everyone sees the counts at the next roll-up.
+    publisher.announce(room.pk, events.vote(actor, poll, chosen), admins_only=True)
     return ballot

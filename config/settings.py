@@ -6,6 +6,7 @@ silent default. With ``DJANGO_DEBUG`` off there is no fallback secret.
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -285,9 +286,57 @@ CHATROOM_REFRESH_TOKEN_TTL = timedelta(
 CHATROOM_TOKEN_ISSUER = env_str("CHATROOM_TOKEN_ISSUER", "chatroom")
 CHATROOM_TENANT_ID = env_str("CHATROOM_TENANT_ID", "default")
 
-# What GET /chatrooms/config tells clients about the realtime (MQTT) link.
-# {room} and {device} are filled per room and per client.
-CHATROOM_REALTIME_ENDPOINT = env_str("CHATROOM_REALTIME_ENDPOINT", "127.0.0.1:1883")
+# --- The realtime link (MQTT 5 through Mosquitto; docs/realtime.md) ---------------
+
+# What GET /chatrooms/config tells clients. The upstream SDKs connect to
+# wss://<endpoint>:443/mqtt, so ENDPOINT is a bare host name behind TLS; URL is our
+# extension (connection.url) for clients that can connect anywhere.
+CHATROOM_REALTIME_ENDPOINT = env_str("CHATROOM_REALTIME_ENDPOINT", "localhost")
+if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", CHATROOM_REALTIME_ENDPOINT):
+    raise ImproperlyConfigured(
+        "CHATROOM_REALTIME_ENDPOINT must be a bare host name (no scheme, port or path): "
+        f"the upstream SDKs always connect to port 443. Got {CHATROOM_REALTIME_ENDPOINT!r}."
+    )
 CHATROOM_REALTIME_AUTHORIZER = env_str("CHATROOM_REALTIME_AUTHORIZER", "chatroom-token")
+# {room} is filled per room. Admins' topic.sub carries everything viewers get, plus
+# what only admins see (blocked users' messages, viewers' messages in one-way rooms).
 CHATROOM_TOPIC_SUB = env_str("CHATROOM_TOPIC_SUB", "chatrooms/{room}/messages")
+CHATROOM_TOPIC_SUB_ADMIN = env_str("CHATROOM_TOPIC_SUB_ADMIN", "chatrooms/{room}/admin")
 CHATROOM_TOPIC_PUB = env_str("CHATROOM_TOPIC_PUB", "chatrooms/{room}/inbox")
+for _name in ("CHATROOM_TOPIC_SUB", "CHATROOM_TOPIC_SUB_ADMIN", "CHATROOM_TOPIC_PUB"):
+    _topic = globals()[_name]
+    if _topic.count("{room}") != 1 or re.search(r"[#+\x00]|^\$|\{(?!room\})", _topic):
+        raise ImproperlyConfigured(
+            f"{_name} must contain {{room}} once and no wildcard, '$' prefix or other "
+            f"placeholder; got {_topic!r}."
+        )
+if len({CHATROOM_TOPIC_SUB, CHATROOM_TOPIC_SUB_ADMIN, CHATROOM_TOPIC_PUB}) != 3:
+    raise ImproperlyConfigured("The three CHATROOM_TOPIC_* templates must differ.")
+
+# The project's own broker (never the stock one on 1883): the server and worker
+# connect over TCP; clients over WebSocket at /mqtt (behind nginx's TLS in production).
+CHATROOM_BROKER_HOST = env_str("CHATROOM_BROKER_HOST", "127.0.0.1")
+CHATROOM_BROKER_PORT = env_int("CHATROOM_BROKER_PORT", 1884)
+CHATROOM_BROKER_WS_PORT = env_int("CHATROOM_BROKER_WS_PORT", 9001)
+CHATROOM_REALTIME_URL = env_str(
+    "CHATROOM_REALTIME_URL",
+    f"ws://127.0.0.1:{CHATROOM_BROKER_WS_PORT}/mqtt"
+    if DEBUG
+    else f"wss://{CHATROOM_REALTIME_ENDPOINT}/mqtt",
+)
+# Shared by the broker plugin, the web app and the worker: the server's MQTT password
+# and the key of the broker's calls to the auth endpoint. Derived from SECRET_KEY
+# unless set.
+CHATROOM_BROKER_SECRET = env_str("CHATROOM_BROKER_SECRET") or None
+# Where the broker plugin asks whether a CONNECT may proceed (our /internal/ view).
+CHATROOM_BROKER_AUTH_URL = env_str(
+    "CHATROOM_BROKER_AUTH_URL", "http://127.0.0.1:8000/internal/realtime/auth"
+)
+# The worker: messages held in memory while PostgreSQL is away (beyond: dropped and
+# counted), and the largest payload it reads.
+CHATROOM_REALTIME_BUFFER_MESSAGES = env_int("CHATROOM_REALTIME_BUFFER_MESSAGES", 200_000)
+CHATROOM_REALTIME_MAX_PAYLOAD_BYTES = env_int("CHATROOM_REALTIME_MAX_PAYLOAD_BYTES", 16 * 1024)
+# How often a room's connected-viewer count may be broadcast (when viewer info is on).
+CHATROOM_VIEWER_COUNT_INTERVAL = timedelta(
+    seconds=env_int("CHATROOM_VIEWER_COUNT_INTERVAL_SECONDS", 5)
+)

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from chatrooms.realtime.views import broker_auth
+
 urlpatterns = [
     path("bv/chatroom/v1/", include("chatrooms.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
@@ -17,6 +19,8 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("moderation/", include("moderation.urls")),
+    # Called by the broker plugin only (docs/realtime.md); not routed from outside.
+    path("internal/realtime/auth", broker_auth, name="realtime-broker-auth"),
 ]
 
 handler400 = "chatrooms.errors.handler400"

@@ -23,6 +23,17 @@ def pytest_configure(config):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.WHITENOISE_USE_FINDERS = True
+    # Broadcasts go to a test's own broker (tests/realtime) or nowhere: never to the
+    # broker a developer's `make run` has on the default port.
+    settings.CHATROOM_BROKER_PORT = _unused_port()
+
+
+def _unused_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

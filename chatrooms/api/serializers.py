@@ -631,11 +631,19 @@ class RefreshOutput(serializers.Serializer):
 
 
 class ConnectionOutput(serializers.Serializer):
-    endpoint = serializers.CharField()
+    endpoint = serializers.CharField(
+        help_text="Bare host name; clients connect to wss://<endpoint>:443/mqtt."
+    )
     authorizer = serializers.CharField()
     token = serializers.CharField()
     signature = serializers.CharField()
-    client_id = serializers.CharField()
+    client_id = serializers.CharField(
+        help_text="Use as the MQTT client id: it is a signed credential on its own."
+    )
+    url = serializers.CharField(
+        help_text="Extension. The broker's WebSocket URL, e.g. ws://127.0.0.1:9001/mqtt in "
+        "development."
+    )
 
 
 class TopicOutput(serializers.Serializer):

@@ -28,6 +28,7 @@ from chatrooms.api.parsers import AnyContentTypeJSONParser, BoundedJSONParser
 from chatrooms.auth import HasApiKey, HasChatroomToken, IsChatroomAdmin
 from chatrooms.errors import InvalidArgument, NotFound
 from chatrooms.models import Chatroom, ChatStatus, InteractionType, PollType
+from chatrooms.realtime import topics
 from chatrooms.selectors import ChatroomState
 
 ERROR_RESPONSES = {
@@ -374,15 +375,18 @@ class ConfigView(ApiView):
     @extend_schema(
         operation_id="PublicChatroomService_GetChatroomConfig",
         summary="Get chatroom config",
-        description="What a client needs to open the realtime link. `connection` and "
-        "`topic` come from settings (CHATROOM_REALTIME_*, CHATROOM_TOPIC_*).",
+        description="What a client needs to open the realtime link (MQTT 5 over a TLS "
+        "WebSocket at `wss://{connection.endpoint}/mqtt`, port 443). `connection.client_id` "
+        "is itself a signed credential; `connection.url` (an extension) is the full URL of "
+        "the broker's WebSocket for clients that can connect anywhere. An admin's "
+        "`topic.sub` also carries what only admins see. See docs/realtime.md.",
         responses=responses(s.ConfigOutput),
         tags=["Chatroom"],
     )
     def get(self, request):
         claims = request.auth.claims
         token = auth.bearer_credential(request)
-        room = str(claims.chat_id)
+        room = claims.chat_id
         return Response(
             {
                 "connection": {
@@ -390,11 +394,12 @@ class ConfigView(ApiView):
                     "authorizer": settings.CHATROOM_REALTIME_AUTHORIZER,
                     "token": token,
                     "signature": auth.realtime_signature(token),
-                    "client_id": f"{room}:{claims.device_id}",
+                    "client_id": auth.realtime_client_id(claims),
+                    "url": settings.CHATROOM_REALTIME_URL,
                 },
                 "topic": {
-                    "pub": settings.CHATROOM_TOPIC_PUB.format(room=room, device=claims.device_id),
-                    "sub": settings.CHATROOM_TOPIC_SUB.format(room=room, device=claims.device_id),
+                    "pub": topics.publish_topic(room),
+                    "sub": topics.subscribe_topic(room, is_admin=claims.is_admin),
                 },
                 "user": {
                     "is_admin": claims.is_admin,

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from chatrooms import services
-from chatrooms.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
+from chatrooms.errors import AlreadyExists, FailedPrecondition, NotFound
 from chatrooms.models import (
     AuditAction,
     AuditLogEntry,
@@ -172,12 +172,19 @@ def test_muted_room_takes_messages_only_from_admins(
     assert allowed.status_code == 200
 
 
-def test_blocked_user_cannot_send(viewer_token_client, room, system_actor):
+def test_a_blocked_users_message_is_kept_for_admins_and_the_user_only(
+    viewer_token_client, admin_token_client, make_token_client, room, system_actor
+):
     services.user_block(actor=system_actor, room=room, user_id="viewer-1")
 
-    body = assert_status(text(viewer_token_client), 403, PermissionDenied.grpc_code)
+    response = text(viewer_token_client)
 
-    assert body["details"][-1]["reason"] == "USER_BLOCKED"
+    assert response.status_code == 200  # as over MQTT: stored, shown to admins and to them
+    assert response.json()["message"]["user"]["blocked"] is True
+    another_viewer = make_token_client(room, Role.VIEWER, subject="viewer-2")
+    assert history(another_viewer) == []
+    assert [m["user"]["blocked"] for m in history(viewer_token_client)] == [True]
+    assert [m["user"]["blocked"] for m in history(admin_token_client)] == [True]
 
 
 def test_a_blocked_guest_is_recognised_by_device(make_token_client, room, system_actor):
@@ -186,7 +193,7 @@ def test_a_blocked_guest_is_recognised_by_device(make_token_client, room, system
     )
     fresh_identity = make_token_client(room, Role.GUEST, device_id="guest-phone")
 
-    assert_status(text(fresh_identity), 403, PermissionDenied.grpc_code)
+    assert text(fresh_identity).json()["message"]["user"]["blocked"] is True
 
 
 def make_history(room, count, start=None):

@@ -395,20 +395,27 @@ def test_config_has_the_documented_blocks(viewer_token_client):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"connection", "topic", "user", "token"}
-    assert set(body["connection"]) == {"endpoint", "authorizer", "token", "signature", "client_id"}
+    assert set(body["connection"]) == {
+        "endpoint",
+        "authorizer",
+        "token",
+        "signature",
+        "client_id",
+        "url",  # our extension: where the broker's WebSocket is
+    }
     assert set(body["topic"]) == {"pub", "sub"}
     assert set(body["user"]) == {"is_admin", "is_guest", "customer_id", "device_id", "custom_name"}
     assert set(body["token"]) == {"expired_at"}
 
 
 def test_connection_comes_from_settings_and_the_token(viewer_token_client, settings):
-    settings.CHATROOM_REALTIME_ENDPOINT = "mqtt.example.test:8883"
+    settings.CHATROOM_REALTIME_ENDPOINT = "mqtt.example.test"
     settings.CHATROOM_REALTIME_AUTHORIZER = "example-authorizer"
     token = viewer_token_client.issued.token
 
     connection = viewer_token_client.get(CONFIG_URL).json()["connection"]
 
-    assert connection["endpoint"] == "mqtt.example.test:8883"
+    assert connection["endpoint"] == "mqtt.example.test"
     assert connection["authorizer"] == "example-authorizer"
     assert connection["token"] == token
     assert connection["signature"] == auth.realtime_signature(token)
@@ -426,7 +433,7 @@ def test_each_device_gets_its_own_client_id(room, make_token_client):
 
 def test_topics_come_from_settings_for_each_room(room, make_token_client, settings):
     settings.CHATROOM_TOPIC_SUB = "live/{room}/down"
-    settings.CHATROOM_TOPIC_PUB = "live/{room}/up/{device}"
+    settings.CHATROOM_TOPIC_PUB = "live/{room}/up"
     other = factories.ChatroomFactory()
 
     topics = {}
@@ -437,7 +444,7 @@ def test_topics_come_from_settings_for_each_room(room, make_token_client, settin
     for each in (room, other):
         assert topics[each.pk] == {
             "sub": f"live/{each.pk}/down",
-            "pub": f"live/{each.pk}/up/device-{each.pk}",
+            "pub": f"live/{each.pk}/up",
         }
 
 

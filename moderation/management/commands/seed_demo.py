@@ -7,9 +7,10 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from chatrooms import services
+from chatrooms import auth, services
 from chatrooms.auth import Actor
-from chatrooms.models import ActorKind, AuditSource, Chatroom, InteractionType
+from chatrooms.models import ActorKind, AuditSource, Chatroom, InteractionType, Role
+from chatrooms.realtime import topics
 from moderation.roles import MODERATOR, ROOM_ADMIN, ensure_role_groups
 
 DEMO_LABEL = "Demo room"
@@ -69,6 +70,23 @@ class Command(BaseCommand):
             f"    curl -X POST -H 'Authorization: Bearer {plaintext}' "
             f'-d \'{{"custom_counters":[{{"key":"like"}}]}}\' '
             f"{base_url}/bv/chatroom/v1/chatrooms"
+        )
+        viewer = auth.chatroom_token_issue(room=room, role=Role.VIEWER, name="Demo viewer")
+        port, sub, pub = (
+            settings.CHATROOM_BROKER_PORT,
+            topics.viewer_topic(room.pk),
+            topics.publish_topic(room.pk),
+        )
+        self.stdout.write(f"  Realtime:  {settings.CHATROOM_REALTIME_URL} (MQTT 5 over WebSocket;")
+        self.stdout.write(
+            "             GET /bv/chatroom/v1/chatrooms/config says how), or over TCP:"
+        )
+        self.stdout.write(
+            f"    mosquitto_sub -V mqttv5 -p {port} -u demo -P {viewer.token} -t {sub}"
+        )
+        self.stdout.write(
+            f"    mosquitto_pub -V mqttv5 -p {port} -u demo -P {viewer.token} -t {pub} "
+            '-m \'{"type":"INTERACTION_TYPE_TEXT","text_message":{"text":"hi"}}\''
         )
 
     def _seed_messages(self, room):

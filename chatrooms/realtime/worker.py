@@ -1,0 +1,296 @@
+"""``manage.py realtime``: consume every room's publish topic, store, broadcast.
+
+paho's network thread only files each message under its room (bounded memory);
+the main loop, once per room per ``batch_window``, reads the room's pending messages,
+stores them through ``services.messages_send`` (one multi-row insert) and the votes
+through ``services.poll_vote``, and the services broadcast what committed. The same
+loop rolls counts up for rooms with pending increments or ballots, and turns the
+broker's presence reports into viewer counts.
+
+Faults: while PostgreSQL is away the loop backs off and keeps what it has received,
+up to CHATROOM_REALTIME_BUFFER_MESSAGES (then drops, counted); every message has its
+id before the first attempt, so a retry after a commit whose answer was lost stores
+nothing twice. The broker connection reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, transaction
+from django.utils import timezone
+
+from chatrooms import services
+from chatrooms.errors import ApiError
+from chatrooms.models import Chatroom, CounterIncrement, Poll, PollBallot
+from chatrooms.realtime import ingest, publisher, topics
+
+logger = logging.getLogger(__name__)
+
+IDENTITY_PROPERTY = "x-chatroom-identity"
+TICK_SECONDS = 0.02
+ROLLUP_SCAN_SECONDS = 0.2
+STATS_LOG_SECONDS = 60
+# One insert per room per window, in chunks of at most this many rows.
+MAX_BATCH = 5000
+BACKOFF_MAX_SECONDS = 10.0
+IDENTITY_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Received:
+    sender: ingest.Sender
+    payload: bytes
+    at: float  # time.monotonic()
+
+
+class Worker:
+    def __init__(self, *, name: str = "worker"):
+        self.lock = threading.Lock()
+        self.pending: dict[uuid.UUID, list[Received]] = {}
+        self.buffered = 0
+        self.stats: Counter[str] = Counter()
+        self.stopping = threading.Event()
+        self.windows: dict[uuid.UUID, timedelta] = {}
+        self.identities: OrderedDict[str, ingest.Sender] = OrderedDict()
+        self.presence: dict[str, int] | None = None
+        self.viewer_counts_sent: dict[str, float] = {}
+        self.backoff = 0.0
+        self.connection = publisher.ServerConnection(
+            name=name,
+            subscriptions=[topics.ingest_subscription(), topics.PRESENCE_TOPIC],
+            on_message=self.on_message,
+        )
+
+    # --- paho's thread -----------------------------------------------------------
+
+    def on_message(self, message) -> None:
+        if message.topic == topics.PRESENCE_TOPIC:
+            self._on_presence(message.payload)
+            return
+        self.stats["received"] += 1
+        if len(message.payload) > settings.CHATROOM_REALTIME_MAX_PAYLOAD_BYTES:
+            self.stats["dropped_oversize"] += 1
+            return
+        sender = self._sender(message)
+        if sender is None:
+            return
+        with self.lock:
+            if self.buffered >= settings.CHATROOM_REALTIME_BUFFER_MESSAGES:
+                self.stats["dropped_buffer_full"] += 1
+                return
+            self.pending.setdefault(sender.room_id, []).append(
+                Received(sender=sender, payload=message.payload, at=time.monotonic())
+            )
+            self.buffered += 1
+
+    def _sender(self, message) -> ingest.Sender | None:
+        properties = getattr(message, "properties", None)
+        stamped = [
+            value
+            for key, value in getattr(properties, "UserProperty", None) or []
+            if key == IDENTITY_PROPERTY
+        ]
+        if len(stamped) != 1:
+            self.stats["dropped_no_identity"] += 1
+            return None
+        raw = stamped[0]
+        sender = self.identities.get(raw)
+        if sender is None:
+            try:
+                sender = ingest.Sender.from_identity(raw)
+            except ingest.Drop:
+                self.stats["dropped_bad_identity"] += 1
+                return None
+            self.identities[raw] = sender
+            if len(self.identities) > IDENTITY_CACHE_SIZE:
+                self.identities.popitem(last=False)
+        if message.topic != topics.publish_topic(sender.room_id):
+            self.stats["dropped_wrong_topic"] += 1  # the broker's ACL should prevent this
+            return None
+        return sender
+
+    def _on_presence(self, payload: bytes) -> None:
+        try:
+            rooms = json.loads(payload)["rooms"]
+            counts = {str(uuid.UUID(room)): int(n) for room, n in rooms.items() if int(n) >= 0}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.stats["dropped_bad_presence"] += 1
+            return
+        with self.lock:
+            self.presence = {**(self.presence or {}), **counts}
+
+    # --- the main loop -----------------------------------------------------------
+
+    def run(self) -> None:
+        publisher.process_connection.use(self.connection)
+        self.connection.start()
+        logger.info("realtime worker started: %s", topics.ingest_subscription())
+        last_scan = last_stats = time.monotonic()
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                try:
+                    self.flush(due_only=True)
+                    if now - last_scan >= ROLLUP_SCAN_SECONDS:
+                        last_scan = now
+                        self.roll_up()
+                        self.report_viewers()
+                    self.backoff = 0.0
+                except DatabaseError as exc:
+                    self._back_off(exc)
+                if now - last_stats >= STATS_LOG_SECONDS:
+                    last_stats = now
+                    self.log_stats()
+                time.sleep(TICK_SECONDS)
+            self.flush(due_only=False)  # finish what was received before stopping
+        finally:
+            self.log_stats()
+            self.connection.stop()
+            logger.info("realtime worker stopped")
+
+    def stop(self, *_args) -> None:
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def _back_off(self, exc: Exception) -> None:
+        self.backoff = min(BACKOFF_MAX_SECONDS, max(0.5, self.backoff * 2))
+        self.stats["database_errors"] += 1
+        logger.warning(
+            "database unavailable (%s); holding %d messages, retrying in %.1f s",
+            exc.__class__.__name__,
+            self.buffered,
+            self.backoff,
+        )
+        close_old_connections()
+        self.stopping.wait(self.backoff)
+
+    def _window(self, room_id: uuid.UUID) -> float:
+        return self.windows.get(room_id, settings.CHATROOM_BATCH_WINDOW).total_seconds()
+
+    def flush(self, *, due_only: bool) -> None:
+        now = time.monotonic()
+        with self.lock:
+            due = [
+                room_id
+                for room_id, items in self.pending.items()
+                if items and (not due_only or now - items[0].at >= self._window(room_id))
+            ]
+        for room_id in due:
+            with self.lock:
+                items = self.pending.pop(room_id, [])
+            while items:
+                chunk, items = items[:MAX_BATCH], items[MAX_BATCH:]
+                try:
+                    self.store(room_id, chunk)
+                except DatabaseError:
+                    with self.lock:  # keep them, first in line, for the retry
+                        self.pending[room_id] = chunk + items + self.pending.get(room_id, [])
+                    raise
+                except Exception:  # a bug must cost this batch, not the worker
+                    logger.exception("batch of %d for room %s dropped", len(chunk), room_id)
+                    self.stats["dropped_internal_error"] += len(chunk)
+                with self.lock:
+                    self.buffered -= len(chunk)
+
+    def store(self, room_id: uuid.UUID, chunk: list[Received]) -> None:
+        room = Chatroom.objects.filter(pk=room_id).first()
+        if room is None:
+            self.stats["dropped_room_gone"] += len(chunk)
+            return
+        self.windows[room_id] = room.batch_window
+        received_at = timezone.now()
+        messages, votes = [], []
+        for item in chunk:
+            try:
+                parsed = ingest.parse(item.payload, item.sender, received_at=received_at)
+            except ingest.Drop as drop:
+                self.stats[f"dropped_{drop.reason}"] += 1
+                continue
+            (votes if isinstance(parsed, ingest.Vote) else messages).append(parsed)
+        # The parse gave every message its id: a retry of a batch whose commit did
+        # happen finds its ids taken and stores nothing twice.
+        with transaction.atomic():
+            result = services.messages_send(room=room, incoming=messages) if messages else None
+            for vote in votes:
+                self._vote(room, vote)
+        if result is not None:
+            self.stats["stored"] += len(result.stored)
+            for _item, error in result.refused:
+                self.stats[f"refused_{getattr(error, 'reason', 'error')}"] += 1
+
+    def _vote(self, room: Chatroom, vote: ingest.Vote) -> None:
+        poll = Poll.objects.filter(pk=vote.poll_id, room=room).select_related("room").first()
+        if poll is None:
+            self.stats["dropped_vote_unknown_poll"] += 1  # another room's, or none
+            return
+        try:
+            services.poll_vote(actor=vote.actor, poll=poll, option_ids=vote.option_ids)
+        except ApiError as error:
+            self.stats[f"refused_{error.reason}"] += 1
+            return
+        self.stats["votes"] += 1
+
+    def roll_up(self) -> None:
+        """Roll counts up, each room at most once per window (the service decides),
+        for the rooms with pending increments or ballots."""
+        room_ids = set(
+            CounterIncrement.objects.filter(applied=False).values_list("room_id", flat=True)
+        )
+        room_ids |= set(
+            PollBallot.objects.filter(counted=False).values_list("poll__room_id", flat=True)
+        )
+        for room in Chatroom.objects.filter(pk__in=room_ids):
+            services.chatroom_rollup(room=room)
+
+    def report_viewers(self) -> None:
+        """The broker's counts of connected clients, at most once per interval per room,
+        only when they changed."""
+        with self.lock:
+            counts, self.presence = self.presence, None
+        if not counts:
+            return
+        now = time.monotonic()
+        interval = settings.CHATROOM_VIEWER_COUNT_INTERVAL.total_seconds()
+        held = {}
+        stored = dict(
+            Chatroom.objects.filter(pk__in=list(counts)).values_list("pk", "viewer_count")
+        )
+        for room_id, count in counts.items():
+            room_uuid = uuid.UUID(room_id)
+            if room_uuid not in stored or stored[room_uuid] == count:
+                continue
+            if now - self.viewer_counts_sent.get(room_id, -interval) < interval:
+                held[room_id] = count  # too soon: report it on a later pass
+                continue
+            self.viewer_counts_sent[room_id] = now
+            services.viewer_count_set(room=Chatroom(pk=room_uuid), count=count)
+        if held:
+            with self.lock:
+                self.presence = {**held, **(self.presence or {})}
+
+    def lag_seconds(self) -> float:
+        with self.lock:
+            oldest = [items[0].at for items in self.pending.values() if items]
+        return time.monotonic() - min(oldest) if oldest else 0.0
+
+    def log_stats(self) -> None:
+        counts = dict(self.stats) | {f"broadcast_{k}": v for k, v in self.connection.stats.items()}
+        logger.info(
+            "realtime stats: buffered=%d lag=%.3fs %s",
+            self.buffered,
+            self.lag_seconds(),
+            " ".join(f"{key}={value}" for key, value in sorted(counts.items())),
+        )
