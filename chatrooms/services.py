@@ -658,7 +658,8 @@ class IncomingMessage:
     text: str = ""
     payload: dict = field(default_factory=dict)
     increment: Increment | None = None
-    message_id: uuid.UUID | None = None
+    message_id: uuid.UUID | None = None  # chosen by the client: refused if already used
+    server_id: uuid.UUID | None = None  # chosen by the caller before a first attempt
 
 
 @dataclass
@@ -716,17 +717,21 @@ def _refusal(room: Chatroom, item: IncomingMessage) -> Exception | None:
 
 
 @transaction.atomic
-def messages_send(*, room: Chatroom, incoming: Sequence[IncomingMessage]) -> SendResult:
+def messages_send(
+    *, room: Chatroom, incoming: Sequence[IncomingMessage], retrying: bool = False
+) -> SendResult:
     """Store the messages participants send to one room, as one multi-row insert;
     custom messages may also bump counters.
 
     The rules, whatever the transport: an inactive room refuses everything; a muted
     room takes messages only from admins; an increment names an enabled counter and
     is 1..10000; a message id the client chose is kept, and one already used is
-    ALREADY_EXISTS. A blocked user's messages are stored flagged ``user_blocked`` and
-    shown only to admins and to that user (upstream's rule). The sender is the actor
-    (from the token). After commit the stored messages are broadcast: to viewers
-    those they may see, to admins all.
+    ALREADY_EXISTS. A caller that gives each message a ``server_id`` before its first
+    attempt and says ``retrying`` on the next ones stores nothing twice when a commit
+    succeeded but its answer was lost. A blocked user's messages are stored flagged
+    ``user_blocked`` and shown only to admins and to that user (upstream's rule). The
+    sender is the actor (from the token). After commit the stored messages are
+    broadcast: to viewers those they may see, to admins all.
     """
     result = SendResult()
     if room.status != ChatStatus.ACTIVE:
@@ -743,6 +748,8 @@ def messages_send(*, room: Chatroom, incoming: Sequence[IncomingMessage]) -> Sen
             CustomCounter.objects.filter(room=room, disabled=False).values_list("key", flat=True)
         )
     chosen_ids = [item.message_id for item in incoming if item.message_id is not None]
+    if retrying:
+        chosen_ids += [item.server_id for item in incoming if item.server_id is not None]
     taken = set(ChatMessage.objects.filter(pk__in=chosen_ids).values_list("pk", flat=True))
     received_at = wire_time(timezone.now())
     increments: list[CounterIncrement] = []
@@ -753,20 +760,20 @@ def messages_send(*, room: Chatroom, incoming: Sequence[IncomingMessage]) -> Sen
                 _check_increment(item.increment, enabled_keys)
             except InvalidArgument as exc:
                 refusal = exc
-        if refusal is None and item.message_id is not None:
-            if item.message_id in taken:
+        message_id = item.message_id or item.server_id
+        if refusal is None and message_id is not None:
+            if message_id in taken:
                 refusal = AlreadyExists(
-                    f"A message with id {item.message_id} already exists.",
-                    reason="MESSAGE_EXISTS",
+                    f"A message with id {message_id} already exists.", reason="MESSAGE_EXISTS"
                 )
-            taken.add(item.message_id)
+            taken.add(message_id)
         if refusal is not None:
             result.refused.append((item, refusal))
             continue
         actor = item.actor
         result.stored.append(
             ChatMessage(
-                id=item.message_id or uuid.uuid4(),
+                id=message_id or uuid.uuid4(),
                 room=room,
                 type=item.type,
                 user_id=actor.id,
@@ -804,7 +811,7 @@ def _broadcast_messages(room: Chatroom, messages: Sequence[ChatMessage]) -> None
     rendered = [(message, render_message(message)) for message in messages]
     publisher.broadcast(
         room.pk,
-        viewers=[dict(body) for message, body in rendered if viewers_may_see(room, message)],
+        viewers=[body for message, body in rendered if viewers_may_see(room, message)],
         admins=[body for _message, body in rendered],
     )
 

@@ -7,6 +7,7 @@ silent default. With ``DJANGO_DEBUG`` off there is no fallback secret.
 
 import os
 import re
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -138,6 +139,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Tests use a file too, not Django's shared in-memory database: the realtime
+    # worker and the live server run beside the test in threads, and only a file gives
+    # each its own connection with the locking above (in shared-cache memory a
+    # concurrent write fails at once with "database table is locked").
+    # One file per test process, so two runs at once never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"chatroom-test-{os.getpid()}.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

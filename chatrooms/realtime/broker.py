@@ -15,10 +15,10 @@ from django.conf import settings
 from chatrooms.realtime.publisher import broker_secret
 
 PLUGIN_PATH = Path(settings.BASE_DIR) / "broker" / "build" / "chatroom_auth.so"
-# Room for the longest CONNECT (a token in the username and another in the client id)
-# and the largest payload the worker reads.
-MAX_PACKET_BYTES = 64 * 1024
-LOOPBACK = {"127.0.0.1", "localhost"}
+# Room for the longest CONNECT (a token in the username and another in the client id),
+# the largest payload the worker reads, and the server's broadcast arrays (at most
+# publisher.ARRAY_MAX_BYTES each).
+MAX_PACKET_BYTES = 256 * 1024
 
 
 def plugin_path() -> Path:
@@ -29,7 +29,6 @@ def write_config(
     directory: Path,
     *,
     tcp_port: int,
-    ws_port: int,
     auth_url: str,
     bind: str = "127.0.0.1",
     verbose: bool = False,
@@ -62,12 +61,10 @@ def write_config(
         "set_tcp_nodelay true",
         # The server (worker) subscribes with QoS 0: let its queue grow under bursts.
         "max_queued_messages 100000",
+        # MQTT over TCP only: WebSocket clients come through our relay
+        # (chatrooms/realtime/relay.py says why not Mosquitto's own listener).
         f"listener {tcp_port} {bind}",
         "protocol mqtt",
-        # Mosquitto 2.0's WebSocket listener (libwebsockets) ignores an IP address and
-        # listens everywhere; an interface name does bind (broker/README.md).
-        f"listener {ws_port} {'lo' if bind in LOOPBACK else bind}",
-        "protocol websockets",
         f"plugin {plugin}",
         f"plugin_opt_auth_url {auth_url}",
         f"plugin_opt_secret_file {secret_file}",

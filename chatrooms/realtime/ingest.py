@@ -146,7 +146,8 @@ def parse(payload: bytes, sender: Sender, *, received_at: datetime) -> IncomingM
         return _vote(body, actor)
     if kind not in (InteractionType.TEXT, InteractionType.CUSTOM):
         raise Drop("unknown_type")
-    message_id = _uuid(body["id"]) if body.get("id") is not None else uuid.uuid4()
+    message_id = _uuid(body["id"]) if body.get("id") is not None else None
+    ids = {"message_id": message_id, "server_id": None if message_id else uuid.uuid4()}
     sent_at = _sent_at(body, received_at)
     if kind == InteractionType.TEXT:
         text = _string(_object(body, "text_message"), "text", limit=TEXT_MAX)
@@ -177,7 +178,7 @@ def parse(payload: bytes, sender: Sender, *, received_at: datetime) -> IncomingM
         sent_at=sent_at,
         payload=payload_out,
         increment=increment,
-        message_id=message_id,
+        **ids,
     )
 
 

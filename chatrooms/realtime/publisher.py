@@ -99,6 +99,7 @@ class ServerConnection:
         logger.info("%s connected to the broker", self.name)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties):
+        self.stats["disconnects"] += 1
         if self.connected.is_set():
             logger.warning("%s lost the broker (%s); reconnecting", self.name, reason_code)
         self.connected.clear()
@@ -149,17 +150,21 @@ _last_drop_logged = 0.0
 
 
 def publish_json(topic: str, value) -> bool:
-    global _last_drop_logged
     connection = process_connection.get()
     if connection.publish(topic, _json(value)):
         return True
+    _log_drop(connection)
+    return False
+
+
+def _log_drop(connection: ServerConnection) -> None:
+    global _last_drop_logged
     if time.monotonic() - _last_drop_logged > DROP_LOG_INTERVAL_SECONDS:
         _last_drop_logged = time.monotonic()
         logger.warning(
             "broadcasts dropped: the broker is unreachable (%d so far in this process)",
             connection.stats["dropped_broker_down"],
         )
-    return False
 
 
 def stamp_published(messages: list[dict]) -> list[dict]:
@@ -169,13 +174,52 @@ def stamp_published(messages: list[dict]) -> list[dict]:
     return messages
 
 
+# One broadcast packet holds at most this much JSON: a busy window is split into several
+# arrays, each well under the broker's max_packet_size (chatrooms/realtime/broker.py).
+ARRAY_MAX_BYTES = 128 * 1024
+
+
+def json_arrays(messages: list[dict], limit: int = ARRAY_MAX_BYTES) -> list[bytes]:
+    """The messages as JSON arrays of at most ``limit`` bytes each (a single larger
+    message goes alone), in order."""
+    return pack_arrays([_json(message) for message in messages], limit)
+
+
+def pack_arrays(encoded: list[bytes], limit: int = ARRAY_MAX_BYTES) -> list[bytes]:
+    arrays, current, size = [], [], 2
+    for item in encoded:
+        if current and size + len(item) + 1 > limit:
+            arrays.append(b"[" + b",".join(current) + b"]")
+            current, size = [], 2
+        current.append(item)
+        size += len(item) + 1
+    if current:
+        arrays.append(b"[" + b",".join(current) + b"]")
+    return arrays
+
+
 def broadcast(room_id, *, viewers: list[dict], admins: list[dict]) -> None:
     """Publish now: ``viewers`` to the room's topic, ``admins`` to its admin topic
-    (which carries everything viewers get, so admins subscribe to one topic)."""
-    if viewers:
-        publish_json(topics.viewer_topic(room_id), stamp_published(viewers))
-    if admins:
-        publish_json(topics.admin_topic(room_id), stamp_published(admins))
+    (which carries everything viewers get, so admins subscribe to one topic). A message
+    in both lists (the same dict) is encoded once."""
+    stamp_published(list({id(m): m for m in [*viewers, *admins]}.values()))
+    encoded: dict[int, bytes] = {}
+
+    def encode(message: dict) -> bytes:
+        if id(message) not in encoded:
+            encoded[id(message)] = _json(message)
+        return encoded[id(message)]
+
+    connection = process_connection.get()
+    for topic, messages in (
+        (topics.viewer_topic(room_id), viewers),
+        (topics.admin_topic(room_id), admins),
+    ):
+        if not messages:
+            continue
+        for payload in pack_arrays([encode(m) for m in messages]):
+            if not connection.publish(topic, payload):
+                _log_drop(connection)
 
 
 def announce(
@@ -189,7 +233,7 @@ def announce(
         broadcast(
             room_id,
             viewers=[] if admins_only else [message],
-            admins=[dict(admin_message or message)],
+            admins=[admin_message or message],
         )
 
     transaction.on_commit(send)

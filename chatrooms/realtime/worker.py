@@ -22,11 +22,11 @@ import threading
 import time
 import uuid
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from chatrooms import services
@@ -53,6 +53,16 @@ class Received:
     at: float  # time.monotonic()
 
 
+@dataclass
+class Batch:
+    """Up to MAX_BATCH of one room's messages, parsed."""
+
+    size: int  # messages received, dropped ones included
+    messages: list = field(default_factory=list)
+    votes: list = field(default_factory=list)
+    attempts: int = 0
+
+
 class Worker:
     def __init__(self, *, name: str = "worker"):
         self.lock = threading.Lock()
@@ -65,6 +75,7 @@ class Worker:
         self.presence: dict[str, int] | None = None
         self.viewer_counts_sent: dict[str, float] = {}
         self.backoff = 0.0
+        self.failed: dict[uuid.UUID, list[Batch]] = {}  # parsed, waiting for the database
         self.connection = publisher.ServerConnection(
             name=name,
             subscriptions=[topics.ingest_subscription(), topics.PRESENCE_TOPIC],
@@ -156,6 +167,7 @@ class Worker:
         finally:
             self.log_stats()
             self.connection.stop()
+            connections.close_all()  # this thread's connections: the process may go on
             logger.info("realtime worker stopped")
 
     def stop(self, *_args) -> None:
@@ -188,43 +200,58 @@ class Worker:
                 for room_id, items in self.pending.items()
                 if items and (not due_only or now - items[0].at >= self._window(room_id))
             ]
+        due += [room_id for room_id in self.failed if room_id not in due]
         for room_id in due:
             with self.lock:
                 items = self.pending.pop(room_id, [])
-            while items:
-                chunk, items = items[:MAX_BATCH], items[MAX_BATCH:]
+            batches = self.failed.pop(room_id, []) + [
+                self.parse(items[start : start + MAX_BATCH])
+                for start in range(0, len(items), MAX_BATCH)
+            ]
+            while batches:
+                batch = batches[0]
                 try:
-                    self.store(room_id, chunk)
+                    self.store(room_id, batch)
                 except DatabaseError:
-                    with self.lock:  # keep them, first in line, for the retry
-                        self.pending[room_id] = chunk + items + self.pending.get(room_id, [])
+                    # Keep them, parsed (so with the same ids), first in line.
+                    batch.attempts += 1
+                    self.failed[room_id] = batches
                     raise
                 except Exception:  # a bug must cost this batch, not the worker
-                    logger.exception("batch of %d for room %s dropped", len(chunk), room_id)
-                    self.stats["dropped_internal_error"] += len(chunk)
+                    logger.exception("batch of %d for room %s dropped", batch.size, room_id)
+                    self.stats["dropped_internal_error"] += batch.size
+                batches.pop(0)
                 with self.lock:
-                    self.buffered -= len(chunk)
+                    self.buffered -= batch.size
 
-    def store(self, room_id: uuid.UUID, chunk: list[Received]) -> None:
-        room = Chatroom.objects.filter(pk=room_id).first()
-        if room is None:
-            self.stats["dropped_room_gone"] += len(chunk)
-            return
-        self.windows[room_id] = room.batch_window
+    def parse(self, items: list[Received]) -> Batch:
+        """Read a room's messages once; each gets its id here, before any attempt."""
+        batch = Batch(size=len(items))
         received_at = timezone.now()
-        messages, votes = [], []
-        for item in chunk:
+        for item in items:
             try:
                 parsed = ingest.parse(item.payload, item.sender, received_at=received_at)
             except ingest.Drop as drop:
                 self.stats[f"dropped_{drop.reason}"] += 1
                 continue
-            (votes if isinstance(parsed, ingest.Vote) else messages).append(parsed)
-        # The parse gave every message its id: a retry of a batch whose commit did
-        # happen finds its ids taken and stores nothing twice.
+            (batch.votes if isinstance(parsed, ingest.Vote) else batch.messages).append(parsed)
+        return batch
+
+    def store(self, room_id: uuid.UUID, batch: Batch) -> None:
+        room = Chatroom.objects.filter(pk=room_id).first()
+        if room is None:
+            self.stats["dropped_room_gone"] += batch.size
+            return
+        self.windows[room_id] = room.batch_window
         with transaction.atomic():
-            result = services.messages_send(room=room, incoming=messages) if messages else None
-            for vote in votes:
+            result = (
+                services.messages_send(
+                    room=room, incoming=batch.messages, retrying=batch.attempts > 0
+                )
+                if batch.messages
+                else None
+            )
+            for vote in batch.votes:
                 self._vote(room, vote)
         if result is not None:
             self.stats["stored"] += len(result.stored)

@@ -8,6 +8,7 @@ the test process, so it shares the test database.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import shutil
@@ -27,8 +28,8 @@ from rest_framework.test import APIClient
 
 from chatrooms import auth
 from chatrooms.models import Role
-from chatrooms.realtime import publisher
-from chatrooms.realtime.broker import plugin_path, write_config
+from chatrooms.realtime import publisher, relay
+from chatrooms.realtime.broker import MAX_PACKET_BYTES, plugin_path, write_config
 from chatrooms.realtime.worker import Worker
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -59,24 +60,68 @@ def wait_for(predicate, timeout: float = WAIT, interval: float = 0.02):
     raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
 
 
+class Relay:
+    """chatrooms.realtime.relay on its own event loop in a thread."""
+
+    def __init__(self, port: int, broker_port: int):
+        self.port, self.broker_port = port, broker_port
+        self.loop = asyncio.new_event_loop()
+        self.stopping: asyncio.Event | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.stopping = asyncio.Event()
+        self.loop.run_until_complete(
+            relay.run(
+                host="127.0.0.1",
+                port=self.port,
+                broker_host="127.0.0.1",
+                broker_port=self.broker_port,
+                max_message_bytes=MAX_PACKET_BYTES,
+                stop=self.stopping,
+            )
+        )
+
+    def start(self):
+        self.thread.start()
+        wait_for(lambda: _listening(self.port))
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(10)
+
+
 @dataclass
 class Broker:
+    """The project's Mosquitto (MQTT over TCP) and the WebSocket relay in front of it."""
+
     tcp_port: int
     ws_port: int
     config: object
     log: object
     process: subprocess.Popen | None = None
+    relay: Relay | None = None
 
     def start(self):
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT
         )
-        wait_for(lambda: _listening(self.tcp_port) and _listening(self.ws_port))
+        wait_for(lambda: _listening(self.tcp_port))
+        if self.relay is None:
+            self.relay = Relay(self.ws_port, self.tcp_port)
+            self.relay.start()
 
     def stop(self):
+        """Stop the broker (the relay stays, as in production: it is a separate process)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(5)
+
+    def stop_all(self):
+        self.stop()
+        if self.relay is not None:
+            self.relay.stop()
 
     def log_text(self) -> str:
         self.log.flush()
@@ -89,7 +134,14 @@ def _listening(port: int) -> bool:
 
 
 @pytest.fixture
-def broker(live_server, settings, tmp_path):
+def broker_auth_server(live_server):
+    """The live server whose auth endpoint the broker asks about each CONNECT; tests
+    that run their own live server (the console's browser tests) override this."""
+    return live_server
+
+
+@pytest.fixture
+def broker(broker_auth_server, settings, tmp_path):
     if not plugin_path().exists():
         pytest.fail(f"{plugin_path()} is missing: `make test` builds it (make -C broker)")
     tcp, ws = free_port(), free_port()
@@ -100,8 +152,7 @@ def broker(live_server, settings, tmp_path):
     conf = write_config(
         tmp_path / "broker",
         tcp_port=tcp,
-        ws_port=ws,
-        auth_url=live_server.url + "/internal/realtime/auth",
+        auth_url=broker_auth_server.url + "/internal/realtime/auth",
         verbose=True,
     )
     with open(tmp_path / "broker.log", "w") as log:
@@ -110,7 +161,7 @@ def broker(live_server, settings, tmp_path):
         publisher.process_connection.reset()
         yield running
         publisher.process_connection.reset()
-        running.stop()
+        running.stop_all()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from chatrooms.models import (
     CustomCounter,
     Role,
 )
+from chatrooms.realtime import publisher
 from tests.realtime.conftest import connack, connect, fetch_config, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -281,3 +282,16 @@ def test_increments_are_stored_exactly_once_per_message(worker, room, chat_clien
     wait_for(lambda: CounterIncrement.objects.count() == 50)
     wait_for(lambda: CustomCounter.objects.get(room=room, key="like").value == 100)
     assert ChatMessage.objects.count() == 50
+
+
+def test_a_busy_window_arrives_whole_in_several_arrays(worker, room, chat_clients):
+    sender = chat_clients(room, Role.VIEWER)
+    receiver = chat_clients(room, Role.VIEWER)
+    words = "x" * 1500
+    for i in range(300):  # ~500 KB rendered: more than one broadcast packet may hold
+        sender.send(text(f"{i} {words}"))
+    got = receiver.messages(until=lambda got: len(got) >= 300)
+    assert [int(m["text_message"]["text"].split()[0]) for m in got] == list(range(300))
+    assert len(receiver.raw) > 1
+    assert max(len(m.payload) for m in receiver.raw) <= publisher.ARRAY_MAX_BYTES
+    assert worker.connection.stats["disconnects"] == 0  # the broker took every packet

@@ -12,9 +12,9 @@ from chatrooms.realtime.broker import write_config
 
 class Command(BaseCommand):
     help = (
-        "Write the broker configuration from settings (listeners on "
-        "CHATROOM_BROKER_PORT and CHATROOM_BROKER_WS_PORT, never anonymous, the auth "
-        "plugin calling CHATROOM_BROKER_AUTH_URL) and run Mosquitto with it."
+        "Write the broker configuration from settings (MQTT on CHATROOM_BROKER_PORT, "
+        "never anonymous, the auth plugin calling CHATROOM_BROKER_AUTH_URL) and run "
+        "Mosquitto with it. WebSocket clients come through `manage.py wsrelay`."
     )
 
     def add_arguments(self, parser):
@@ -32,7 +32,6 @@ class Command(BaseCommand):
             conf = write_config(
                 Path(config_dir),
                 tcp_port=settings.CHATROOM_BROKER_PORT,
-                ws_port=settings.CHATROOM_BROKER_WS_PORT,
                 auth_url=settings.CHATROOM_BROKER_AUTH_URL,
                 bind=bind,
                 verbose=verbose,
@@ -45,10 +44,7 @@ class Command(BaseCommand):
         mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(mosquitto).exists():
             raise CommandError("mosquitto is not installed (apt-get install mosquitto)")
-        self.stdout.write(
-            f"broker: mqtt://{bind}:{settings.CHATROOM_BROKER_PORT}, "
-            f"ws://{bind}:{settings.CHATROOM_BROKER_WS_PORT}/mqtt",
-        )
+        self.stdout.write(f"broker: mqtt://{bind}:{settings.CHATROOM_BROKER_PORT}")
         self.stdout.flush()
         # Replace this process, so signals (Ctrl-C, systemd's stop) reach Mosquitto itself.
         os.execv(mosquitto, [mosquitto, "-c", str(conf)])  # noqa: S606
