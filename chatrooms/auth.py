@@ -263,8 +263,11 @@ def chatroom_token_issue(
     device_id: str = "",
     name: str = "",
     expired_at: datetime | None = None,
+    refreshable: bool = True,
 ) -> IssuedToken:
-    """Mint a token and a refresh token for one user of one room."""
+    """Mint a token and a refresh token for one user of one room. ``refreshable=False``
+    mints no refresh token (short-lived credentials the server re-issues itself, such
+    as the console's realtime token)."""
     subject = subject or str(uuid.uuid4())
     device_id = device_id or str(uuid.uuid4())
     name = name or ("Admin" if role == Role.ADMIN else "Guest")
@@ -277,9 +280,11 @@ def chatroom_token_issue(
         role=role,
         expires_at=expires_at,
     )
-    refresh, refresh_ttl = _new_refresh_token(
-        room_id=room.pk, subject=subject, device_id=device_id, name=name, role=role
-    )
+    refresh, refresh_ttl = "", 0
+    if refreshable:
+        refresh, refresh_ttl = _new_refresh_token(
+            room_id=room.pk, subject=subject, device_id=device_id, name=name, role=role
+        )
     return IssuedToken(
         token=token,
         expires_in=max(0, int((expires_at - timezone.now()).total_seconds())),

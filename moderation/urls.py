@@ -52,6 +52,7 @@ urlpatterns = [
     path(room_path + "live/feed/", room.room_feed, name="room_feed"),
     path(room_path + "live/stats/", room.room_stats, name="room_stats"),
     path(room_path + "live/poll/", room.room_poll_results, name="room_poll_results"),
+    path(room_path + "realtime/", room.room_realtime, name="room_realtime"),
     path(room_path + "mute/", room.room_mute, name="room_mute"),
     path(room_path + "status/", room.room_status, name="room_status"),
     path(room_path + "viewer-info/", room.room_viewer_info, name="room_viewer_info"),

@@ -36,6 +36,33 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.django_db
+def test_the_room_page_may_connect_to_the_broker_only(client, settings, system_actor):
+    settings.CHATROOM_REALTIME_URL = "wss://chat.example.org:8443/mqtt"
+    room = services.chatroom_create(actor=system_actor, custom_counter_keys=[])
+    client.force_login(factories.UserFactory(is_staff=True, is_superuser=True))
+
+    header = client.get(reverse("moderation:room", args=[room.pk]))["Content-Security-Policy"]
+
+    policy = directives(header)
+    assert policy["connect-src"] == ["'self'", "wss://chat.example.org:8443"]
+    assert policy["script-src"] == ["'self'"]
+    assert "unsafe-inline" not in header
+
+
+@pytest.mark.django_db
+def test_every_console_page_may_connect_to_the_broker(client, settings):
+    # hx-boost swaps the room page into whichever console page was loaded first, and the
+    # document keeps that page's policy.
+    settings.CHATROOM_REALTIME_URL = "ws://127.0.0.1:9101/mqtt"
+
+    console = directives(client.get(reverse("moderation:login"))["Content-Security-Policy"])
+    admin = directives(client.get("/admin/login/")["Content-Security-Policy"])
+
+    assert console["connect-src"] == ["'self'", "ws://127.0.0.1:9101"]
+    assert admin["connect-src"] == ["'self'"]
+
+
+@pytest.mark.django_db
 def test_the_api_docs_page_allows_inline_styles_only(client):
     policy = directives(client.get("/api/docs/")["Content-Security-Policy"])
 

@@ -1,13 +1,21 @@
 """The live room: its page, the fragments that refresh on their own, and the
 moderation actions on the room, its users and its messages."""
 
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chatrooms import selectors, services
+from chatrooms import auth, selectors, services
 from chatrooms.errors import NotFound
-from chatrooms.models import ChatMessage, Chatroom, ChatStatus, PollStatus
+from chatrooms.models import ChatMessage, Chatroom, ChatStatus, PollStatus, Role
+from chatrooms.realtime import topics
 from moderation.access import moderator_required, room_admin_required
 from moderation.forms import (
     BLOCK_DURATIONS,
@@ -36,6 +44,9 @@ from moderation.views.common import (
 FEED_ORDER = ("-received_at", "-id")
 FEED_PAGE_SIZE = 50
 BLOCKED_LIST_SIZE = 50
+# The room page's realtime credential: short, since it sits in a browser tab; the
+# page fetches a new one before it runs out.
+REALTIME_TOKEN_LIFETIME = timedelta(minutes=10)
 
 
 def room_or_404(room_id) -> Chatroom:
@@ -139,6 +150,38 @@ def room_poll_results(request, room_id):
         request,
         "moderation/partials/poll_results.html",
         {"room": room, "active_poll": selectors.console_active_poll(room=room)},
+    )
+
+
+# --- The realtime link ------------------------------------------------------------------
+
+
+@moderator_required
+@require_GET
+@never_cache
+def room_realtime(request, room_id):
+    """How the room page follows the room over the realtime link (docs/realtime.md):
+    the broker, the admins' topic, and a short-lived admin token for this staff user."""
+    room = room_or_404(room_id)
+    actor = staff_actor(request)
+    client_id = "console-" + secrets.token_hex(8)
+    issued = auth.chatroom_token_issue(
+        room=room,
+        role=Role.ADMIN,
+        subject=actor.id,
+        device_id=client_id,
+        name=actor.name,
+        expired_at=timezone.now() + REALTIME_TOKEN_LIFETIME,
+        refreshable=False,  # the page asks this view again instead
+    )
+    return JsonResponse(
+        {
+            "url": settings.CHATROOM_REALTIME_URL,
+            "topic": topics.admin_topic(room.pk),
+            "token": issued.token,
+            "client_id": client_id,
+            "expires_in": issued.expires_in,
+        }
     )
 
 

@@ -2,12 +2,21 @@
 (function () {
   "use strict";
 
-  // A live region (data-live) refreshes every few seconds. Skip a refresh while the
-  // moderator is using a control inside it (typing a block reason, a menu is open),
-  // so nothing they are doing disappears under them.
+  // A live region (data-live) refreshes every few seconds, and at once when the realtime
+  // link says it changed (realtime.js); while the link is up, the timed refreshes are
+  // skipped. Skip any refresh while the moderator is using a control inside the region
+  // (typing a block reason, a menu is open), so nothing they are doing disappears under
+  // them; the next timed one catches up when they are done.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var region = event.detail.elt;
     if (!region || !region.hasAttribute || !region.hasAttribute("data-live")) {
+      return;
+    }
+    // htmx's "every 3s" polls carry no triggering event; realtime refreshes do.
+    var timed = !event.detail.requestConfig.triggeringEvent;
+    var linked = document.documentElement.getAttribute("data-realtime") === "connected";
+    if (timed && linked && !region.hasAttribute("data-missed")) {
+      event.preventDefault();
       return;
     }
     var active = document.activeElement;
@@ -17,8 +26,11 @@
     region.classList.toggle("is-paused", busy);
     // A tab in the background has nobody looking at it: refresh when it is visible again.
     if (busy || document.hidden) {
+      region.setAttribute("data-missed", "");
       event.preventDefault();
+      return;
     }
+    region.removeAttribute("data-missed");
   });
 
   // After an action, the page is swapped in place: put keyboard focus back where the

@@ -16,6 +16,7 @@ from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
 from moderation.roles import MODERATOR, ROOM_ADMIN, ensure_role_groups
 from tests import factories
+from tests.realtime.conftest import broker, web_publisher  # noqa: F401 (fixtures)
 
 
 class ConsoleClient(Client):
@@ -81,6 +82,12 @@ def console_live_server(transactional_db, settings):
         thread.terminate()
         for conn in shared.values():
             conn.dec_thread_sharing()
+
+
+@pytest.fixture
+def broker_auth_server(console_live_server):
+    """The realtime tests' broker (``broker``), asking the console's live server."""
+    return console_live_server
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,9 @@
 
 A moderator signs in, finds a room, blocks a sender, pins and unpins a
 message, and runs a poll to the end while votes cast through the HTTP API
-appear without a reload; a room admin creates a room and an API key; and the
-same moderation works with JavaScript off.
+appear without a reload; the room page follows the room over the realtime link
+(a real broker) and falls back to polling without it; a room admin creates a
+room and an API key; and the same moderation works with JavaScript off.
 
 Needs Debian's Chromium at /usr/bin/chromium (``apt-get install -y chromium``);
 without it these tests skip and say so.
@@ -11,14 +12,27 @@ without it these tests skip and say so.
 
 import json
 import re
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from django.db import OperationalError
 from django.urls import reverse
+from django.utils import timezone
 
 from chatrooms import services
-from chatrooms.models import ApiKey, BlockedUser, Chatroom, PinnedMessage, PollStatus
+from chatrooms.auth import Actor
+from chatrooms.models import (
+    ActorKind,
+    ApiKey,
+    AuditSource,
+    BlockedUser,
+    Chatroom,
+    InteractionType,
+    PinnedMessage,
+    PollStatus,
+)
 from tests import factories
 from tests.conftest import PASSWORD
 from tests.moderation.conftest import staff_in
@@ -241,6 +255,83 @@ def test_new_messages_appear_without_reloading(console_live_server, new_page, li
 
     expect(message_row(page, "Slides, please?")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.consoleNotReloaded") is True
+
+
+POLLING = re.compile(r"\bis-polling\b")
+VIEWER = Actor(
+    kind=ActorKind.CHATROOM_TOKEN,
+    source=AuditSource.API,
+    id="viewer-dee",
+    name="Dee",
+    device_id="dee-phone",
+)
+
+
+def send(room, text: str) -> None:
+    """Store a message as the API would; it is broadcast after commit. The test shares
+    an in-memory SQLite database with the live server's thread: retry a locked table."""
+    for _attempt in range(50):
+        try:
+            services.message_send(
+                actor=VIEWER,
+                room=room,
+                type=InteractionType.TEXT,
+                sent_at=timezone.now(),
+                text=text,
+            )
+            return
+        except OperationalError:
+            time.sleep(0.05)
+    raise AssertionError("the database stayed locked")
+
+
+def test_the_room_page_follows_the_room_over_the_realtime_link(
+    console_live_server, broker, web_publisher, new_page, live_room
+):
+    room, moderator, _ = live_room
+    base = console_live_server.url
+    feed_path = reverse("moderation:room_feed", kwargs={"room_id": room.pk})
+    page = new_page()
+    feed_requests, problems = [], []
+    page.on("request", lambda request: feed_requests.append(request.url.endswith(feed_path)))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+
+    sign_in(page, base, moderator.username)
+    page.get_by_role("link", name="Keynote day 1").click()  # hx-boost: the same document
+    expect(page.get_by_role("heading", name="Keynote day 1")).to_be_visible()
+
+    # Connected, and the page says so.
+    expect(page.locator("html")).to_have_attribute("data-realtime", "connected")
+    indicator = page.locator("#feed .live-indicator")
+    expect(indicator).to_have_text("Live")
+    expect(indicator).not_to_have_class(POLLING)
+    page.wait_for_load_state("networkidle")  # the refresh that follows the subscription
+
+    # While the link is up, nothing polls.
+    feed_requests.clear()
+    page.wait_for_timeout(4_000)
+    assert not any(feed_requests)
+
+    # A message stored now is in the feed at once, not at the next poll.
+    send(room, "Is this thing on?")
+    expect(message_row(page, "Is this thing on?")).to_be_visible(timeout=2_000)
+    assert feed_requests.count(True) == 1
+
+    # The broker goes away: the page says so and polls again.
+    broker.stop()
+    expect(indicator).to_have_text("Live (polling)", timeout=5_000)
+    expect(indicator).to_have_class(POLLING)
+    feed_requests.clear()
+    deadline = time.monotonic() + 5
+    while not any(feed_requests) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert any(feed_requests), "the feed did not poll within 5 s of the broker stopping"
+
+    assert problems == []
 
 
 def test_a_room_admin_creates_a_room_and_an_api_key(console_live_server, new_page, roles):

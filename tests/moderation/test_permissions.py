@@ -26,6 +26,7 @@ VIEWS = [
     ("room_feed", "room", "get", MODERATE),
     ("room_stats", "room", "get", MODERATE),
     ("room_poll_results", "room", "get", MODERATE),
+    ("room_realtime", "room", "get", MODERATE),
     ("room_mute", "room", "post", MODERATE),
     ("user_block", "room", "post", MODERATE),
     ("user_unblock", "room", "post", MODERATE),
