@@ -8,7 +8,8 @@ and unblocks, pins and unpins, runs a poll from queue to archive with votes
 from both viewers, increments a counter from several threads, reads the
 history, and makes a wrong move at every step to check the error body. Uses
 only the standard library so it runs against any deployment. Exits non-zero
-on the first surprise.
+on the first surprise. Counts are read until they show what was cast, so the
+server needs its realtime worker running (it rolls counts up).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -31,6 +33,17 @@ class Surprise(AssertionError):
 def check(condition: bool, what: str) -> None:
     if not condition:
         raise Surprise(what)
+
+
+def eventually(fetch, done, timeout: float = 15.0, every: float = 0.2):
+    """``fetch()`` again until ``done(value)`` or the time is up; the last value. Counts
+    move once the realtime worker rolls them up, within the room's batch window."""
+    deadline = time.monotonic() + timeout
+    value = fetch()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(every)
+        value = fetch()
+    return value
 
 
 class Client:
@@ -178,7 +191,7 @@ def play(base_url: str, api_key: str, threads: int = 8, taps: int = 25, log=prin
     ann.call("POST", f"{path}:vote", ballot(yes))
     bob.call("POST", f"{path}:vote", ballot(no))
     bob.error("POST", f"{path}:vote", ballot(yes), 409, 6)
-    counted = admin.call("GET", path)["poll"]
+    counted = eventually(lambda: admin.call("GET", path)["poll"], lambda p: p["votes_count"] == 2)
     check(counted["votes_count"] == 2, f"two votes counted: {counted}")
     check(
         [o["votes_count"] for o in counted["multi_choice"]["options"]] == [1, 1],
@@ -216,7 +229,10 @@ def play(base_url: str, api_key: str, threads: int = 8, taps: int = 25, log=prin
         worker.join()
     check(not failures, f"increments failed: {failures[:3]}")
     log(f"{'':6} {threads} threads x {taps} increments of 'like'")
-    like = admin.call("GET", "/chatrooms")["chatroom"]["custom_counters"][0]
+    like = eventually(
+        lambda: admin.call("GET", "/chatrooms")["chatroom"]["custom_counters"][0],
+        lambda counter: counter["value"] == threads * taps,
+    )
     check(like["value"] == threads * taps, f"exact counter total: {like}")
     fans[0].error(
         "POST",

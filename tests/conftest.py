@@ -52,6 +52,13 @@ def _exact_counts(settings):
     settings.CHATROOM_BATCH_WINDOW = timedelta(0)
 
 
+def roll_up(room) -> None:
+    """What the realtime worker does once per batch window: add the room's pending votes
+    and counter taps to its shown counts. Tests without a running worker call it before
+    reading counts; reads themselves never roll up."""
+    services.chatroom_rollup(room=room, force=True)
+
+
 @pytest.fixture
 def system_actor():
     return Actor.system("tests")

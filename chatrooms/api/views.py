@@ -169,8 +169,6 @@ class ChatroomsView(ApiView):
     )
     def get(self, request):
         room = self.room
-        if services.chatroom_rollup(room=room):
-            room.refresh_from_db(fields=["state_version"])
         body, gzipped = cached_state(room, reveal_answers=request.auth.claims.is_admin)
         if "gzip" in request.headers.get("Accept-Encoding", ""):
             response = HttpResponse(gzipped, content_type="application/json")
@@ -673,7 +671,6 @@ class PollsView(ApiView):
     def get(self, request):
         query = self.validated_query(s.PageQuery)
         token = query.get("page_token")
-        services.chatroom_rollup(room=self.room)
         is_admin = request.auth.claims.is_admin
         polls, more = selectors.poll_list(
             room=self.room,
@@ -724,8 +721,6 @@ class PollView(ApiView):
     )
     def get(self, request, poll_id):
         poll = poll_or_404(self.room, poll_id)
-        if services.chatroom_rollup(room=self.room):
-            poll = poll_or_404(self.room, poll_id)  # with the counts just rolled up
         return Response({"poll": s.render_poll(poll)})
 
     @extend_schema(

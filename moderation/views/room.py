@@ -69,7 +69,6 @@ def feed_context(feed: list[ChatMessage], has_older: bool) -> dict:
 @require_GET
 def room_detail(request, room_id):
     room = room_or_404(room_id)
-    services.chatroom_rollup(room=room)  # pending votes and taps into the shown counts
     before = decode_cursor(request.GET.get("before", ""), ChatMessage, FEED_ORDER)
     blocked_search = request.GET.get("blocked", "").strip()[:128]
     pinned = selectors.console_pinned_messages(room=room)
@@ -132,7 +131,6 @@ def room_feed(request, room_id):
 def room_stats(request, room_id):
     """Viewer info and counter values."""
     room = room_or_404(room_id)
-    services.chatroom_rollup(room=room)
     return render(
         request,
         "moderation/partials/stats.html",
@@ -145,7 +143,6 @@ def room_stats(request, room_id):
 def room_poll_results(request, room_id):
     """The active poll's live results."""
     room = room_or_404(room_id)
-    services.chatroom_rollup(room=room)
     return render(
         request,
         "moderation/partials/poll_results.html",

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from chatrooms import auth, services
 from chatrooms.auth import Actor
 from chatrooms.models import AuditAction, AuditLogEntry, Chatroom, PollStatus, Role
+from tests.conftest import roll_up
 
 B = "/bv/chatroom/v1"
 
@@ -98,6 +99,7 @@ def test_concurrent_votes_are_counted_exactly(hot_room):
 
     assert statuses.count(200) == 30
     assert statuses.count(409) == 30
+    roll_up(hot_room)
     counted = admin.get(f"{B}/chatrooms/polls/{poll['id']}").json()["poll"]
     assert counted["status"] == PollStatus.ACTIVE
     assert counted["votes_count"] == 30
@@ -127,7 +129,9 @@ def test_concurrent_increments_are_exact_and_versions_order_them(hot_room):
         return codes
 
     def watch():
+        # Roll-ups (the realtime worker's job) and reads, while the taps arrive.
         while not done.is_set():
+            roll_up(hot_room)
             counter = reader.get(f"{B}/chatrooms").json()["chatroom"]["custom_counters"][0]
             observed.append((int(counter["version_number"]), counter["value"]))
         return None
@@ -139,6 +143,7 @@ def test_concurrent_increments_are_exact_and_versions_order_them(hot_room):
     watcher.join(timeout=60)
 
     assert all(code == 200 for codes in results for code in codes)
+    roll_up(hot_room)
     final = reader.get(f"{B}/chatrooms").json()["chatroom"]["custom_counters"][0]
     assert final["value"] == 20 * per_sender
     # A version names one value: equal versions show equal values, and a later

@@ -18,6 +18,7 @@ from chatrooms.models import (
 )
 from tests import factories
 from tests.chatrooms.helpers import TIMESTAMP, assert_status, field_violations
+from tests.conftest import roll_up
 
 B = "/bv/chatroom/v1"
 URL = f"{B}/chatrooms/messages"
@@ -95,6 +96,7 @@ def test_custom_message_with_incr_adds_to_the_counter(viewer_token_client, room)
         "incr": {"key": "heart", "value": 3},
     }
     assert CounterIncrement.objects.filter(room=room, key="heart", value=3).exists()
+    roll_up(room)
     state = viewer_token_client.get(f"{B}/chatrooms").json()["chatroom"]
     heart = next(c for c in state["custom_counters"] if c["key"] == "heart")
     assert (heart["value"], heart["version_number"]) == (3, "1")

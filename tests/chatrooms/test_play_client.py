@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 
 from chatrooms import services
+from tests.realtime.conftest import broker, broker_auth_server, worker  # noqa: F401
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "play_client.py"
 
@@ -19,7 +20,8 @@ def load_script():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_play_client_walkthrough(live_server, system_actor):
+def test_play_client_walkthrough(live_server, worker, system_actor):  # noqa: F811
+    # The worker rolls the votes and taps up into the counts the client reads back.
     _key, plaintext = services.api_key_create(actor=system_actor, name="walkthrough")
     # An in-memory SQLite database is one connection shared by the server's threads.
     threads = 6 if connection.vendor == "postgresql" else 1

@@ -8,6 +8,7 @@ from chatrooms import services
 from chatrooms.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from chatrooms.models import AuditAction, AuditLogEntry, Poll, PollStatus, Role
 from tests.chatrooms.helpers import TIMESTAMP, assert_status, field_violations
+from tests.conftest import roll_up
 
 B = "/bv/chatroom/v1"
 POLLS = f"{B}/chatrooms/polls"
@@ -61,6 +62,8 @@ def vote(client, poll, *option_indexes, type=None):
 
 
 def get(client, poll_id) -> dict:
+    """The poll as its room's realtime worker would show it: counts rolled up."""
+    roll_up(Poll.objects.get(pk=poll_id).room)
     return client.get(f"{POLLS}/{poll_id}").json()["poll"]
 
 

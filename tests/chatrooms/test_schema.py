@@ -36,6 +36,7 @@ from chatrooms.models import (
 )
 from tests import factories
 from tests.chatrooms.helpers import TIMESTAMP
+from tests.conftest import roll_up
 
 pytestmark = pytest.mark.django_db
 
@@ -393,6 +394,7 @@ def busy_room(room, admin_token_client, viewer_token_client):
     option_id = active["multi_choice"]["options"][0]["id"]
     ballot = vote(active["id"], active["type"], option_id)
     ok(viewer.post(f"{API}/chatrooms/polls/{active['id']}:vote", ballot, format="json"))
+    roll_up(room)
     enable = {"viewer_info": {"enabled": True}}
     ok(admin.put(f"{API}/chatrooms/viewer-infos", enable, format="json"))
     incr = {"value": "+1", "incr": {"key": "like", "value": 3}}

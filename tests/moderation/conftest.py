@@ -16,7 +16,7 @@ from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
 from moderation.roles import MODERATOR, ROOM_ADMIN, ensure_role_groups
 from tests import factories
-from tests.realtime.conftest import broker, web_publisher  # noqa: F401 (fixtures)
+from tests.realtime.conftest import broker, web_publisher, worker  # noqa: F401 (fixtures)
 
 
 class ConsoleClient(Client):

@@ -151,7 +151,8 @@ def message_row(page, text: str):
     return page.locator("#feed li.msg", has_text=text)
 
 
-def test_a_moderator_blocks_pins_and_runs_a_poll(console_live_server, new_page, live_room):
+def test_a_moderator_blocks_pins_and_runs_a_poll(console_live_server, worker, new_page, live_room):
+    # The realtime worker rolls the votes up; the page hears of them over the link.
     base = console_live_server.url
     room, moderator, api_key = live_room
     page = new_page()

@@ -25,6 +25,7 @@ from chatrooms.models import (
 )
 from moderation.views.room import BLOCKED_LIST_SIZE, FEED_PAGE_SIZE
 from tests import factories
+from tests.conftest import roll_up
 
 pytestmark = pytest.mark.django_db
 
@@ -232,6 +233,7 @@ def test_votes_and_taps_cast_through_the_api_show_up(moderator_client, room):
         voter = Actor(kind="chatroom_token", source=AuditSource.API, id=subject)
         services.poll_vote(actor=voter, poll=poll, option_ids=[yes.pk])
     services.counter_increment(room=room, key="like", value=5)
+    roll_up(room)
 
     poll_html = moderator_client.get(url("room_poll_results", room)).content.decode()
     stats = moderator_client.get(url("room_stats", room))
