@@ -158,7 +158,7 @@ def parse(payload: bytes, sender: Sender, *, received_at: datetime) -> IncomingM
             type=InteractionType.TEXT,
             sent_at=sent_at,
             text=text,
-            message_id=message_id,
+            **ids,
         )
     custom = _object(body, "custom_message")
     value = _string(custom, "value", limit=CUSTOM_VALUE_MAX, required=False)

@@ -163,7 +163,7 @@ class Worker:
                     last_stats = now
                     self.log_stats()
                 time.sleep(TICK_SECONDS)
-            self.flush(due_only=False)  # finish what was received before stopping
+            self.finish()
         finally:
             self.log_stats()
             self.connection.stop()
@@ -172,6 +172,17 @@ class Worker:
 
     def stop(self, *_args) -> None:
         self.stopping.set()
+
+    def finish(self) -> None:
+        """Stop taking messages (the broker hands them to the other workers), then
+        store and broadcast what was received."""
+        self.connection.client.unsubscribe(topics.ingest_subscription())
+        time.sleep(0.2)  # what the broker sent before the UNSUBSCRIBE arrives
+        try:
+            self.flush(due_only=False)
+        except DatabaseError:
+            logger.error("stopping with the database away: %d messages lost", self.buffered)
+            self.stats["dropped_at_exit"] += self.buffered
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)

@@ -1,8 +1,10 @@
 """The link survives its parts restarting; nothing acknowledged is stored twice."""
 
+import json
 import threading
 
 import pytest
+from django import db
 
 from chatrooms import services
 from chatrooms.models import ChatMessage, Role
@@ -90,3 +92,69 @@ def test_connected_clients_are_counted_while_viewer_info_is_on(
     assert of_type("INTERACTION_TYPE_VIEWER_INFO_UPDATE")(update)
     room.refresh_from_db()
     assert room.viewer_count == 3
+
+
+class BackendRecordingWorker(Worker):
+    """A worker that notes its PostgreSQL backend, so a test can cut it off."""
+
+    backends: set[int]
+
+    def store(self, room_id, batch):
+        db.connection.ensure_connection()
+        self.backends.add(db.connection.connection.info.backend_pid)
+        return super().store(room_id, batch)
+
+
+@pytest.mark.skipif(
+    db.connection.vendor != "postgresql", reason="needs PostgreSQL: cuts the worker's backend"
+)
+def test_the_worker_rides_out_lost_database_connections(broker, room, chat_clients):
+    worker = BackendRecordingWorker(name="cut-off")
+    worker.backends = set()
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(worker.connection.connected.is_set)
+    sender = chat_clients(room, Role.VIEWER)
+    receiver = chat_clients(room, Role.ADMIN)
+    try:
+        for round_ in range(3):
+            for i in range(20):
+                sender.send(text(f"{round_}-{i}"))
+            wait_for(lambda n=20 * (round_ + 1): worker.stats["stored"] == n)
+            # The next batch finds its connection dead, backs off, reconnects, stores.
+            with db.connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                    [list(worker.backends)],
+                )
+        sender.send(text("after the last cut"))
+        got = receiver.messages(until=lambda got: len(got) >= 61, timeout=30)
+    finally:
+        worker.stop()
+        thread.join(WAIT)
+    assert [m["text_message"]["text"] for m in got][-1] == "after the last cut"
+    assert ChatMessage.objects.count() == 61
+    assert worker.stats["database_errors"] >= 3
+
+
+def test_a_retried_batch_whose_commit_happened_stores_nothing_twice(room):
+    """The commit went through but its answer was lost: the retry finds its ids taken."""
+    from chatrooms.realtime.ingest import Sender
+    from chatrooms.realtime.worker import Received
+
+    worker = Worker(name="unstarted")
+    sender = Sender.from_identity(
+        json.dumps({"room": str(room.pk), "id": "u1", "role": "ROLE_VIEWER"})
+    )
+    items = [
+        Received(sender=sender, payload=json.dumps(text(f"m{i}")).encode(), at=0.0)
+        for i in range(5)
+    ]
+    batch = worker.parse(items)
+    worker.store(room.pk, batch)
+    batch.attempts = 1  # as flush() marks a batch whose store raised
+    worker.store(room.pk, batch)
+
+    assert ChatMessage.objects.count() == 5
+    assert worker.stats["stored"] == 5
+    assert worker.stats["refused_MESSAGE_EXISTS"] == 5
