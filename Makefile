@@ -61,3 +61,9 @@ BENCH_ARGS ?=
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The realtime link (docs/performance.md): ingest through the broker, fan-out over WebSocket.
+# BENCH_ARGS='--runs 1 --duration 3 --rate 1000 --subscribers 50' for a quick check.
+.PHONY: bench-realtime
+bench-realtime: $(VENV)/.installed $(BROKER_PLUGIN)
+	$(BIN)/python bench/realtime.py $(BENCH_ARGS)
