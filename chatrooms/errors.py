@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 
 logger = logging.getLogger(__name__)
@@ -306,6 +307,12 @@ def handler404(request, exception=None):
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+@csrf_exempt  # a 404 for every method: no form to protect, and no HTML CSRF page
+def api_path_not_found(request, *args, **kwargs):
+    """The view of every unknown path under /bv/ (config/urls.py), whatever DEBUG says."""
+    return handler404(request)
 
 
 def handler500(request):

@@ -1,12 +1,16 @@
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from chatrooms.errors import api_path_not_found
 from chatrooms.realtime.views import broker_auth
 
 urlpatterns = [
     path("bv/chatroom/v1/", include("chatrooms.api.urls")),
+    # Every other path under /bv/ is a google.rpc.Status 404, in debug mode too (where
+    # Django would answer its HTML "Page not found" instead of handler404).
+    re_path(r"^bv/", api_path_not_found),
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     # The split view serves its start-up script as a file, so scripts stay 'self' only;
     # Swagger UI itself sets inline styles, which this one page allows.

@@ -1,6 +1,7 @@
 """Every non-2xx under /bv/ is a google.rpc.Status with the gRPC/HTTP pair."""
 
 import pytest
+from django.test import Client
 
 from chatrooms import services
 from chatrooms.errors import ERROR_INFO_TYPE
@@ -49,6 +50,18 @@ def test_unknown_path_is_404_code_5(api_key_client):
     response = api_key_client.get("/bv/chatroom/v1/nothing-here")
 
     assert_status(response, 404, 5)
+
+
+@pytest.mark.parametrize("path", ["/bv/chatroom/v1/nothing-here", "/bv/other/v2/x", "/bv/"])
+def test_unknown_paths_are_status_bodies_in_debug_mode_too(api_key_client, settings, path):
+    # What `make run` serves to client developers: DEBUG would otherwise answer Django's
+    # HTML "Page not found".
+    settings.DEBUG = True
+
+    assert_status(api_key_client.get(path), 404, 5)
+    # Not a CSRF page either, for a write to an unknown path.
+    browser_like = Client(enforce_csrf_checks=True)
+    assert_status(browser_like.put(path, "{}", content_type="application/json"), 404, 5)
 
 
 def test_wrong_method_is_405_in_the_status_shape(api_key_client):
