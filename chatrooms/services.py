@@ -618,7 +618,9 @@ def message_pin(
 
 
 @transaction.atomic
-def message_unpin(*, actor: Actor, room: Chatroom, message_id: str) -> PinnedMessage:
+def message_unpin(
+    *, actor: Actor, room: Chatroom, message_id: str, reason: str = ""
+) -> PinnedMessage:
     _require_active(room)
     pin = PinnedMessage.objects.select_for_update().filter(room=room, message_id=message_id).first()
     if pin is None:
@@ -636,6 +638,7 @@ def message_unpin(*, actor: Actor, room: Chatroom, message_id: str) -> PinnedMes
         room=room,
         target_type="message",
         target_id=message_id,
+        reason=reason,
         before=before,
     )
     publisher.announce(room.pk, events.pin(actor, pin, pinned=False))
@@ -851,7 +854,8 @@ def message_send(
 
 @transaction.atomic
 def message_delete(*, actor: Actor, room: Chatroom, message_id, reason: str = "") -> ChatMessage:
-    """Hide a message from history for everyone but admins, recording who did it."""
+    """Hide a message from history for everyone but admins, recording who did it; a
+    pinned message is unpinned too (announced after the delete)."""
     _require_active(room)
     message = (
         ChatMessage.objects.select_for_update()
@@ -878,6 +882,11 @@ def message_delete(*, actor: Actor, room: Chatroom, message_id, reason: str = ""
         },
     )
     publisher.announce(room.pk, events.delete(actor, message.pk))
+    if PinnedMessage.objects.filter(room=room, message_id=str(message.pk)).exists():
+        # A deleted message shows nowhere, the pins included.
+        message_unpin(
+            actor=actor, room=room, message_id=str(message.pk), reason="The message was deleted."
+        )
     return message
 
 

@@ -314,6 +314,20 @@ def test_delete_hides_the_message_from_non_admins(admin_token_client, viewer_tok
     assert entry.before["text"] == "oops"
 
 
+def test_deleting_a_pinned_message_unpins_it(admin_token_client, viewer_token_client):
+    message_id = text(viewer_token_client, "pinned, then regretted").json()["message"]["id"]
+    pin = {"pinned_message": {"message": {"id": message_id, "text": "pinned, then regretted"}}}
+    pinned = admin_token_client.post(f"{B}/chatrooms/messages:pin", pin, format="json")
+    assert pinned.status_code == 200
+
+    assert admin_token_client.delete(f"{URL}/{message_id}").status_code == 200
+
+    state = viewer_token_client.get(f"{B}/chatrooms").json()["chatroom"]
+    assert state["pinned_messages"] == []
+    unpinned = AuditLogEntry.objects.get(action=AuditAction.MESSAGE_UNPIN)
+    assert (unpinned.target_id, unpinned.reason) == (message_id, "The message was deleted.")
+
+
 def test_deleting_twice_or_an_unknown_message_is_404(admin_token_client, viewer_token_client):
     message_id = text(viewer_token_client).json()["message"]["id"]
     admin_token_client.delete(f"{URL}/{message_id}")
