@@ -9,9 +9,15 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from chatrooms.timestamps import as_utc
+
+# Ours are a time and an id, about 100 characters; anything much longer is not one.
+MAX_CURSOR_LENGTH = 512
 
 
 def encode_cursor(values: Sequence | None) -> str:
@@ -23,7 +29,7 @@ def encode_cursor(values: Sequence | None) -> str:
 
 def decode_cursor(cursor: str, model: type[models.Model], order: Sequence[str]) -> tuple | None:
     """The typed sort key of ``order`` from a cursor, or None if it is not one."""
-    if not cursor:
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -31,8 +37,32 @@ def decode_cursor(cursor: str, model: type[models.Model], order: Sequence[str]) 
         if not isinstance(raw, list) or len(raw) != len(order):
             return None
         return tuple(
-            model._meta.get_field(name.lstrip("-")).to_python(value)
+            _checked(model._meta.get_field(name.lstrip("-")), value)
             for name, value in zip(order, raw, strict=True)
         )
-    except (ValueError, TypeError, binascii.Error, ValidationError, UnicodeDecodeError):
+    except (
+        ValueError,
+        TypeError,
+        RecursionError,  # "[[[[..." nested past the JSON decoder's depth
+        binascii.Error,
+        ValidationError,
+        UnicodeDecodeError,
+    ):
         return None
+
+
+def _checked(field: models.Field, value):
+    """A cursor value the database can compare against: of the field's type, null only
+    where the field is, and a time in range (chatrooms.timestamps.as_utc)."""
+    if value is None:
+        if not field.null:
+            raise ValueError("null in a cursor for a non-null field")
+        return None
+    if not isinstance(value, str | int | float):
+        raise ValueError("not a scalar")
+    typed = field.to_python(value)
+    if isinstance(typed, datetime):
+        return as_utc(typed)
+    if isinstance(typed, str) and "\x00" in typed:
+        raise ValueError("a NUL character")
+    return typed

@@ -30,6 +30,7 @@ from chatrooms.errors import InvalidArgument, NotFound
 from chatrooms.models import Chatroom, ChatStatus, InteractionType, PollType
 from chatrooms.realtime import topics
 from chatrooms.selectors import ChatroomState
+from chatrooms.timestamps import as_utc
 
 ERROR_RESPONSES = {
     400: OpenApiResponse(
@@ -639,7 +640,7 @@ def decode_page_token(token: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         created_at, poll_id = raw.split("|")
-        return datetime.fromisoformat(created_at), uuid.UUID(poll_id)
+        return as_utc(datetime.fromisoformat(created_at)), uuid.UUID(poll_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidArgument(
             "page_token is not one this server issued.",
