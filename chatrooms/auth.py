@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import jwt
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
+from chatrooms import caching
 from chatrooms.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from chatrooms.models import ActorKind, ApiKey, AuditSource, Chatroom, RefreshToken, Role
 
@@ -466,27 +466,22 @@ def _failure_key(address: str) -> str:
 
 @contextmanager
 def counting_auth_failures(request):
-    """Refuse a client that failed too often lately; count this attempt if it fails.
-
-    The check comes before any verification, so a refused client learns
-    nothing about the credential it sent.
-    """
+    """Count this attempt if its credential fails. Past the limit within the window, a
+    failure is answered 429 (with Retry-After) instead of 401, so guessing slows down;
+    a valid credential from the same address (another user behind the same NAT) still
+    works. Credentials are long random secrets or signed tokens: the limit is there to
+    push back on floods, not to make guessing possible to stop."""
     key = _failure_key(client_address(request))
     window = settings.CHATROOM_AUTH_FAILURE_WINDOW_SECONDS
-    if (cache.get(key) or 0) >= settings.CHATROOM_AUTH_FAILURE_LIMIT:
-        raise ResourceExhausted(
-            "Too many failed authentication attempts; try again later.",
-            reason="AUTH_RATE_LIMITED",
-            metadata={"retry_after_seconds": str(window)},
-        )
     try:
         yield
     except Unauthenticated:
-        cache.add(key, 0, timeout=window)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window)
+        if caching.count(key, window) > settings.CHATROOM_AUTH_FAILURE_LIMIT:
+            raise ResourceExhausted(
+                "Too many failed authentication attempts; try again later.",
+                reason="AUTH_RATE_LIMITED",
+                metadata={"retry_after_seconds": str(window)},
+            ) from None
         raise
 
 

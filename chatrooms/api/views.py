@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -22,7 +21,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatrooms import auth, selectors, services
+from chatrooms import auth, caching, selectors, services
 from chatrooms.api import serializers as s
 from chatrooms.api.parsers import AnyContentTypeJSONParser, BoundedJSONParser
 from chatrooms.auth import HasApiKey, HasChatroomToken, IsChatroomAdmin
@@ -196,7 +195,7 @@ def cached_state(room: Chatroom, *, reveal_answers: bool) -> tuple[bytes, bytes]
     """
     role = "admin" if reveal_answers else "viewer"
     key = f"chatrooms:state:{room.pk}:{room.state_version}:{role}"
-    cached = cache.get(key)
+    cached = caching.get(key)
     if cached is None:
         state = selectors.chatroom_get_state(room=room)
         body = JSONRenderer().render(
@@ -207,7 +206,7 @@ def cached_state(room: Chatroom, *, reveal_answers: bool) -> tuple[bytes, bytes]
         if state.next_block_expiry is not None:
             until = (state.next_block_expiry - timezone.now()).total_seconds()
             timeout = max(1, min(timeout, math.ceil(until)))
-        cache.set(key, cached, timeout)
+        caching.set(key, cached, timeout)
     return cached
 
 

@@ -1,6 +1,9 @@
 """Repeated failed credentials from one client are refused, without locking out others."""
 
+import socket
+
 import pytest
+from django.test import override_settings
 
 from chatrooms.errors import ResourceExhausted
 from tests.chatrooms.helpers import assert_status
@@ -27,15 +30,18 @@ def guess(client, address, credential="crk_deadbeef_wrong-secret"):
     )
 
 
-def test_after_the_limit_a_client_gets_429_even_with_a_valid_key(anon_client, api_key, limit):
+def test_after_the_limit_failures_get_429_and_a_valid_key_still_works(anon_client, api_key, limit):
     for _ in range(limit):
         assert_status(guess(anon_client, "203.0.113.7"), 401, 16)
 
-    refused = guess(anon_client, "203.0.113.7", credential=api_key[1])
+    refused = guess(anon_client, "203.0.113.7")
+    # Someone else behind the same address (a NAT), with a real key (issue 9, #7).
+    neighbour = guess(anon_client, "203.0.113.7", credential=api_key[1])
 
     body = assert_status(refused, 429, ResourceExhausted.grpc_code)
     assert body["details"][-1]["reason"] == "AUTH_RATE_LIMITED"
     assert refused["Retry-After"] == "60"
+    assert neighbour.status_code == 200
 
 
 def test_other_clients_are_not_locked_out(anon_client, api_key, limit):
@@ -95,7 +101,7 @@ def test_behind_the_proxy_the_proxys_last_forwarded_address_counts(
         format="json",
         REMOTE_ADDR="10.0.0.1",
         HTTP_X_FORWARDED_FOR="9.9.9.9, 203.0.113.50",
-        HTTP_AUTHORIZATION=f"Bearer {api_key[1]}",
+        HTTP_AUTHORIZATION="Bearer crk_deadbeef_y",
     )
     other = anon_client.post(
         f"{B}/chatrooms",
@@ -103,8 +109,31 @@ def test_behind_the_proxy_the_proxys_last_forwarded_address_counts(
         format="json",
         REMOTE_ADDR="10.0.0.1",
         HTTP_X_FORWARDED_FOR="203.0.113.51",
-        HTTP_AUTHORIZATION=f"Bearer {api_key[1]}",
+        HTTP_AUTHORIZATION="Bearer crk_deadbeef_z",
     )
 
     assert_status(refused, 429, ResourceExhausted.grpc_code)
-    assert other.status_code == 200
+    assert_status(other, 401, 16)  # another address: its first failure
+
+
+def test_without_the_cache_the_api_answers_and_the_limit_lets_requests_through(
+    anon_client, viewer_token_client, limit
+):
+    # A Redis that is down (nothing listens on the port): issue 9, #5.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    down = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed}",
+        }
+    }
+
+    with override_settings(CACHES=down):
+        state = viewer_token_client.get(f"{B}/chatrooms")
+        failures = [guess(anon_client, "203.0.113.60").status_code for _ in range(limit + 2)]
+
+    assert state.status_code == 200
+    assert state.json()["chatroom"]["id"]
+    assert failures == [401] * (limit + 2)  # fails open: no 500, no 429
