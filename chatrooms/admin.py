@@ -186,7 +186,7 @@ class ChatroomForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if not self.instance._state.adding:  # a new room has its UUID already
             self.fields["counter_keys"].initial = ", ".join(
                 c.key for c in self.instance.custom_counters.all() if not c.disabled
             )
@@ -503,7 +503,8 @@ class PollForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        # Not `instance.pk`: the UUID default gives a new poll one before it is saved.
+        if not self.instance._state.adding:
             self.fields["options_text"].initial = "\n".join(
                 ("*" if o.corrected else "") + o.text for o in self.instance.options.all()
             )
@@ -563,6 +564,13 @@ class PollAdmin(ScalableAdmin):
 
     def delete_model(self, request, obj):
         services.poll_delete(actor=admin_actor(request), poll=obj)
+
+    def get_deleted_objects(self, objs, request):
+        """What deleting a poll takes with it (its options and ballots), without asking
+        for permission to delete those: their admins are read-only, and the deletion is
+        the service's, audited as one."""
+        deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, set(), protected
 
     def _change(self, request, queryset, action, label):
         actor = admin_actor(request)

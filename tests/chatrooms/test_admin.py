@@ -12,7 +12,9 @@ from chatrooms.models import (
     AuditSource,
     BlockedUser,
     Chatroom,
+    Poll,
     PollStatus,
+    PollType,
 )
 from tests import factories
 
@@ -174,3 +176,40 @@ def test_audit_log_is_read_only_in_admin(admin_client, populated):
     response = admin_client.post(url, {"reason": "edited"})
 
     assert response.status_code == 403
+
+
+def test_add_poll_saves_through_the_service(admin_client, room):
+    # The room field was rendered disabled on "Add" (the UUID default looked like a saved
+    # row), so the form never saved: issue 9, #11.
+    page = admin_client.get(reverse("admin:chatrooms_poll_add"))
+    assert not page.context["adminform"].form.fields["room"].disabled
+
+    response = admin_client.post(
+        reverse("admin:chatrooms_poll_add"),
+        {
+            "room": str(room.pk),
+            "type": PollType.SINGLE_CHOICE,
+            "question": "Which talk next?",
+            "options_text": "*Databases\nFrontends",
+        },
+    )
+
+    assert response.status_code == 302, response.content
+    poll = Poll.objects.get(room=room, question="Which talk next?")
+    assert [(o.text, o.corrected) for o in poll.options.all()] == [
+        ("Databases", True),
+        ("Frontends", False),
+    ]
+    assert AuditLogEntry.objects.filter(action=AuditAction.POLL_CREATE).exists()
+
+
+def test_a_superuser_deletes_a_poll_from_its_page(admin_client, room):
+    poll = factories.PollFactory(room=room)
+    url = reverse("admin:chatrooms_poll_delete", args=[poll.pk])
+
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Poll.objects.filter(pk=poll.pk).exists()
+    assert AuditLogEntry.objects.filter(action=AuditAction.POLL_DELETE).exists()
