@@ -1,4 +1,3 @@
-from datetime import timedelta
 
 import pytest
 from rest_framework.test import APIClient
@@ -44,12 +43,6 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _exact_counts(settings):
-    # Rooms roll counts up at most once per batch window; tests read exact counts at once.
-    settings.CHATROOM_BATCH_WINDOW = timedelta(0)
 
 
 def roll_up(room) -> None:
