@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
     "chatrooms",
     "moderation",
 ]
@@ -98,6 +99,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Console pages may connect to the realtime link's broker (computed per request).
     "moderation.middleware.RealtimeConnectSrcMiddleware",
+    # Last, as django-axes asks: it answers locked-out sign-ins.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -191,6 +194,23 @@ STORAGES = {
 }
 
 LOGIN_URL = "moderation:login"
+
+# Staff sign-in (console and admin) against password guessing: django-axes. After
+# DJANGO_SIGNIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# pair is refused (429 and a page saying so) for DJANGO_SIGNIN_COOLOFF_MINUTES; the
+# same account from another address, and other accounts behind the same NAT, are not.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DJANGO_SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DJANGO_SIGNIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "moderation/locked_out.html"
+# The client's address as the API's brute-force limit sees it (proxy-aware).
+AXES_CLIENT_IP_CALLABLE = "chatrooms.auth.client_address"
+AXES_VERBOSE = False  # no banner in every command's output
 LOGIN_REDIRECT_URL = "moderation:rooms"
 LOGOUT_REDIRECT_URL = "moderation:login"
 

@@ -85,3 +85,45 @@ def test_sign_in_refuses_a_post_without_the_csrf_token(moderator):
     response = ConsoleClient().post(LOGIN, {"username": moderator.username, "password": PASSWORD})
 
     assert response.status_code == 403
+
+
+def guess_passwords(client, login_url, username, times, address="203.0.113.20"):
+    for _ in range(times):
+        page = client.get(login_url, REMOTE_ADDR=address)
+        token = client.cookies["csrftoken"].value if "csrftoken" in client.cookies else ""
+        client.post(
+            login_url,
+            {"username": username, "password": "wrong", "csrfmiddlewaretoken": token},
+            REMOTE_ADDR=address,
+        )
+        assert page.status_code == 200
+
+
+@pytest.mark.parametrize("login_url", [LOGIN, reverse("admin:login")])
+def test_after_five_wrong_passwords_the_account_is_locked_out_from_that_address(
+    superuser, login_url
+):
+    # Issue 9, #6: the console and the admin answered every wrong password normally.
+    client = ConsoleClient()
+    guess_passwords(client, login_url, superuser.username, settings.AXES_FAILURE_LIMIT)
+
+    token = client.cookies["csrftoken"].value
+    locked = client.post(
+        login_url,
+        {"username": superuser.username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        REMOTE_ADDR="203.0.113.20",
+    )
+
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.content.decode()
+    # The same account from elsewhere, and others behind the same address, still sign in.
+    elsewhere = ConsoleClient(REMOTE_ADDR="198.51.100.7")
+    assert sign_in(elsewhere, superuser.username).status_code == 302
+
+
+def test_a_neighbour_behind_the_same_address_still_signs_in(moderator, superuser):
+    guess_passwords(ConsoleClient(), LOGIN, superuser.username, settings.AXES_FAILURE_LIMIT + 2)
+
+    neighbour = ConsoleClient(REMOTE_ADDR="203.0.113.20")
+
+    assert sign_in(neighbour, moderator.username).status_code == 302

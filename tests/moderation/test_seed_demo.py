@@ -6,14 +6,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from chatrooms.models import ChatMessage, Chatroom
 from moderation import roles
+from tests.moderation.conftest import ConsoleClient
 
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_prints_working_sign_ins_and_key(settings, client, anon_client):
+def test_seed_demo_prints_working_sign_ins_and_key(settings, anon_client):
     settings.DEBUG = True
     out = StringIO()
 
@@ -26,7 +28,12 @@ def test_seed_demo_prints_working_sign_ins_and_key(settings, client, anon_client
     assert users.get(username="demo-moderator").has_perm(roles.MODERATE)
     assert not users.get(username="demo-moderator").has_perm(roles.ADMINISTER)
     assert users.get(username="demo-room-admin").has_perm(roles.ADMINISTER)
-    assert client.login(username="demo-moderator", password=password)
+    signed_in = ConsoleClient().submit(
+        reverse("moderation:login"),
+        {"username": "demo-moderator", "password": password},
+        page=reverse("moderation:login"),
+    )
+    assert signed_in.status_code == 302  # through the sign-in form, as a person would
     room = Chatroom.objects.get(label="Demo room")
     assert ChatMessage.objects.filter(room=room).count() >= 3
     response = anon_client.post(
