@@ -5,8 +5,12 @@ that same transaction and return what they changed. Views, forms, the admin
 and management commands call these and never save domain rows themselves.
 
 Rules every write checks: an inactive room refuses everything but a status
-change; a muted room takes messages only from admins; a blocked user can
-neither send nor vote. Races that trip a constraint become domain errors.
+change; a muted room takes messages only from admins; a blocked user cannot
+vote, and what they send is shown only to admins and to them. Races that trip a
+constraint become domain errors.
+
+After commit, each change is announced on the realtime link
+(``chatrooms.realtime.publisher.announce``): nothing rolled back is announced.
 """
 
 from __future__ import annotations
