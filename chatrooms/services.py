@@ -23,6 +23,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from chatrooms import auth
@@ -67,6 +68,7 @@ MAX_PINS_PER_ROOM = 50
 MAX_COUNTERS_PER_ROOM = 100
 MIN_INCREMENT = 1
 MAX_INCREMENT = 10_000
+COUNTER_VALUE_MAX = 2**31 - 1
 
 
 def wire_time(moment: datetime) -> datetime:
@@ -983,7 +985,8 @@ def _apply_increments(*, room: Chatroom, now: datetime) -> list[str]:
     )
     for key, total in sorted(totals.items()):
         CustomCounter.objects.filter(room=room, key=key).update(
-            value=F("value") + total,
+            # Saturates: the wire type of chat.v1.CustomCounter.value is int32.
+            value=Least(F("value") + total, COUNTER_VALUE_MAX),
             version_number=F("version_number") + 1,
             updated_at=now,
         )

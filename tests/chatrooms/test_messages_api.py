@@ -357,3 +357,16 @@ def test_hidden_messages_do_not_shorten_a_page(room, make_token_client, system_a
     assert seen == expected
     admin = make_token_client(room, Role.ADMIN, subject="host")
     assert len(history(admin, limit=100)) == 40
+
+
+def test_a_counter_stops_at_the_largest_int32(viewer_token_client, room):
+    # Its wire type (chat.v1.CustomCounter.value) is int32: issue 9, #4.
+    room.custom_counters.filter(key="heart").update(value=2**31 - 10)
+    incr = {"type": "INTERACTION_TYPE_CUSTOM", "custom_message": {"incr": {"key": "heart"}}}
+    incr["custom_message"]["incr"]["value"] = 1000
+    assert viewer_token_client.post(URL, incr, format="json").status_code == 200
+    roll_up(room)
+
+    state = viewer_token_client.get(f"{B}/chatrooms").json()["chatroom"]
+    heart = next(c for c in state["custom_counters"] if c["key"] == "heart")
+    assert heart["value"] == 2**31 - 1
