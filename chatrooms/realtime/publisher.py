@@ -179,13 +179,9 @@ def stamp_published(messages: list[dict]) -> list[dict]:
 ARRAY_MAX_BYTES = 128 * 1024
 
 
-def json_arrays(messages: list[dict], limit: int = ARRAY_MAX_BYTES) -> list[bytes]:
-    """The messages as JSON arrays of at most ``limit`` bytes each (a single larger
-    message goes alone), in order."""
-    return pack_arrays([_json(message) for message in messages], limit)
-
-
 def pack_arrays(encoded: list[bytes], limit: int = ARRAY_MAX_BYTES) -> list[bytes]:
+    """Encoded messages as JSON arrays of at most ``limit`` bytes each (a single larger
+    message goes alone), in order."""
     arrays, current, size = [], [], 2
     for item in encoded:
         if current and size + len(item) + 1 > limit:

@@ -123,10 +123,6 @@ class Broker:
         if self.relay is not None:
             self.relay.stop()
 
-    def log_text(self) -> str:
-        self.log.flush()
-        return open(self.log.name).read()
-
 
 def _listening(port: int) -> bool:
     with socket.socket() as s:

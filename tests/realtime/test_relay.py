@@ -6,18 +6,19 @@ import time
 
 import pytest
 
-from chatrooms.realtime.publisher import json_arrays
+from chatrooms.realtime.publisher import pack_arrays
 
 
 def test_messages_are_split_into_arrays_under_the_limit_in_order():
     messages = [{"n": i, "text": "y" * 100} for i in range(50)]
-    arrays = json_arrays(messages, limit=1000)
+    arrays = pack_arrays([json.dumps(m).encode() for m in messages], limit=1000)
     assert len(arrays) > 1
     assert all(len(a) <= 1000 for a in arrays)
     assert [m["n"] for a in arrays for m in json.loads(a)] == list(range(50))
-    [alone] = json_arrays([{"text": "z" * 5000}], limit=1000)  # too big to split: alone
+    big = json.dumps({"text": "z" * 5000}).encode()
+    [alone] = pack_arrays([big], limit=1000)  # too big to split: alone
     assert json.loads(alone) == [{"text": "z" * 5000}]
-    assert json_arrays([]) == []
+    assert pack_arrays([]) == []
 
 
 def handshake(port: int, path: str = "/mqtt", protocol: str | None = "mqtt") -> bytes:
