@@ -180,7 +180,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes and nginx serves /static/ from (deploy/nginx/chatroom.conf).
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -216,6 +217,9 @@ LOGOUT_REDIRECT_URL = "moderation:login"
 
 # Production hardening: on unless DEBUG, each overridable for a TLS-terminating proxy setup.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# Except the broker plugin's call, which comes over plain HTTP on loopback straight to
+# gunicorn (CHATROOM_BROKER_AUTH_URL); nginx does not route /internal/ (deploy/).
+SECURE_REDIRECT_EXEMPT = [r"^internal/"]
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000)
