@@ -11,9 +11,10 @@ ARGS ?=
 
 .PHONY: run test lint clean system-deps
 
-# Debian packages the broker and its plugin need; installed when missing.
+# Debian packages the broker and its plugin need, and nginx (the serving tests run the
+# shipped deploy/nginx site); installed when missing.
 SYSTEM_PACKAGES := gcc make mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libcjson-dev \
-	libcurl4-openssl-dev libssl-dev
+	libcurl4-openssl-dev libssl-dev nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BROKER_PLUGIN := broker/build/chatroom_auth.so
 
