@@ -11,6 +11,7 @@ current user. Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import select
 import shutil
@@ -208,7 +209,11 @@ class Nginx:
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
         )
-        wait_listening(self.https_port, self.process, "nginx", log)
+        try:
+            wait_listening(self.https_port, self.process, "nginx", log)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -281,7 +286,11 @@ class Gunicorn:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_listening(self.port, self.process, "gunicorn", self.log)
+        try:
+            wait_listening(self.port, self.process, "gunicorn", self.log)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -318,8 +327,6 @@ def request(
     """One HTTP/1.1 request on a fresh connection: (status, headers, body).
     Raises OSError (socket.timeout included) when no whole answer came within
     ``timeout`` seconds."""
-    import http.client
-
     if tls is None:
         conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     else:
