@@ -20,6 +20,7 @@ from chatrooms import services
 from chatrooms.auth import Actor
 from chatrooms.errors import ApiError
 from chatrooms.models import (
+    MAX_SLOW_MODE_SECONDS,
     ApiKey,
     AuditLogEntry,
     AuditSource,
@@ -180,9 +181,16 @@ class ChatroomForm(forms.ModelForm):
         "disabled (their values are kept), never deleted.",
     )
 
+    slow_mode_seconds = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_SLOW_MODE_SECONDS,
+        help_text="A non-admin may send one message per this many seconds; empty or 0: off.",
+    )
+
     class Meta:
         model = Chatroom
-        fields = ["label", "status", "muted", "viewer_info_enabled"]
+        fields = ["label", "status", "muted", "viewer_info_enabled", "slow_mode_seconds"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -190,6 +198,9 @@ class ChatroomForm(forms.ModelForm):
             self.fields["counter_keys"].initial = ", ".join(
                 c.key for c in self.instance.custom_counters.all() if not c.disabled
             )
+
+    def clean_slow_mode_seconds(self):
+        return self.cleaned_data["slow_mode_seconds"] or 0
 
     def clean_counter_keys(self):
         return [key.strip() for key in self.cleaned_data["counter_keys"].split(",") if key.strip()]
@@ -204,6 +215,7 @@ class ChatroomAdmin(ScalableAdmin):
         "status",
         "muted",
         "viewer_info_enabled",
+        "slow_mode_seconds",
         "created_at",
         "updated_at",
     ]
@@ -224,7 +236,7 @@ class ChatroomAdmin(ScalableAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "label", "status", "muted", "mode"]}),
+        (None, {"fields": ["id", "label", "status", "muted", "slow_mode_seconds", "mode"]}),
         (
             "Viewer info",
             {
@@ -250,6 +262,10 @@ class ChatroomAdmin(ScalableAdmin):
             room = services.chatroom_create(
                 actor=actor, label=data["label"], custom_counter_keys=data["counter_keys"]
             )
+            if data["slow_mode_seconds"]:
+                services.chatroom_set_slow_mode(
+                    actor=actor, room=room, seconds=data["slow_mode_seconds"]
+                )
             obj.pk = room.pk
             obj._state.adding = False
             obj._state.db = room._state.db
@@ -263,6 +279,10 @@ class ChatroomAdmin(ScalableAdmin):
         if data["viewer_info_enabled"] != room.viewer_info_enabled:
             room = services.viewer_info_update(
                 actor=actor, room=room, enabled=data["viewer_info_enabled"]
+            )
+        if data["slow_mode_seconds"] != room.slow_mode_seconds:
+            room = services.chatroom_set_slow_mode(
+                actor=actor, room=room, seconds=data["slow_mode_seconds"]
             )
         enabled = [c.key for c in room.custom_counters.all() if not c.disabled]
         if data["counter_keys"] != enabled:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +61,37 @@ def count(key: str, timeout: float) -> int:
     except UNAVAILABLE as exc:
         _unavailable(exc)
         return 0
+
+
+def add_many(amounts: Mapping[str, int], timeout: int) -> dict[str, int] | None:
+    """Add to counters that live ``timeout`` seconds from their first count; the new
+    totals, or None while the cache is unreachable.
+
+    With Redis, one round trip for them all (SET NX EX, then INCRBY, pipelined);
+    other backends add one by one.
+    """
+    if not amounts:
+        return {}
+    try:
+        backend = caches["default"]
+        if isinstance(backend, RedisCache):
+            keys = {key: backend.make_and_validate_key(key) for key in amounts}
+            pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+            for key, amount in amounts.items():
+                pipe.set(keys[key], 0, ex=timeout, nx=True)
+                pipe.incrby(keys[key], amount)
+            return dict(zip(amounts, pipe.execute()[1::2], strict=True))
+        totals = {}
+        for key, amount in amounts.items():
+            if cache.add(key, amount, timeout=timeout):
+                totals[key] = amount
+                continue
+            try:
+                totals[key] = cache.incr(key, amount)
+            except ValueError:  # expired between add and incr
+                cache.set(key, amount, timeout=timeout)
+                totals[key] = amount
+        return totals
+    except UNAVAILABLE as exc:
+        _unavailable(exc)
+        return None

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
+RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
 ERROR_DOMAIN = "chatroom.v1"
 
 # gRPC code -> HTTP status (google/rpc/code.proto; what grpc-gateway answers).
@@ -74,12 +75,17 @@ class ApiError(Exception):
         field_violations: Iterable[tuple[str, str]] = (),
         metadata: Mapping[str, str] | None = None,
         http_status: int | None = None,
+        retry_after_seconds: int | None = None,
     ):
         self.message = message or self.default_message
         self.reason = reason or self.default_reason
         self.field_violations = list(field_violations)
         self.metadata = dict(metadata or {})
         self.http_status = http_status or GRPC_TO_HTTP.get(self.grpc_code, 500)
+        # When to try again: a google.rpc.RetryInfo detail, and Retry-After over HTTP.
+        self.retry_after_seconds = retry_after_seconds
+        if retry_after_seconds is not None:
+            self.metadata.setdefault("retry_after_seconds", str(retry_after_seconds))
         super().__init__(self.message)
 
     def as_status(self) -> dict:
@@ -102,6 +108,10 @@ class ApiError(Exception):
                 "metadata": self.metadata,
             }
         )
+        if self.retry_after_seconds is not None:
+            details.append(
+                {"@type": RETRY_INFO_TYPE, "retry_delay": f"{self.retry_after_seconds}s"}
+            )
         return {"code": self.grpc_code, "message": self.message, "details": details}
 
 

@@ -24,6 +24,10 @@ counter_key_validator = RegexValidator(
 )
 
 
+# Slow mode (Chatroom.slow_mode_seconds): at most one message per this many seconds.
+MAX_SLOW_MODE_SECONDS = 3600
+
+
 def default_message_ttl():
     return settings.CHATROOM_MESSAGE_TTL
 
@@ -93,6 +97,12 @@ class Chatroom(models.Model):
     viewer_info_updated_at = models.DateTimeField(default=timezone.now)
     message_ttl = models.DurationField(default=default_message_ttl)
     batch_window = models.DurationField(default=default_batch_window)
+    slow_mode_seconds = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Slow mode: a non-admin may send one message per this many seconds in the "
+        f"room (0: off, at most {MAX_SLOW_MODE_SECONDS}).",
+    )
     state_version = models.BigIntegerField(
         default=0,
         db_default=0,
@@ -126,6 +136,10 @@ class Chatroom(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=ChatStatus.values), name="chatrooms_chatroom_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(slow_mode_seconds__lte=MAX_SLOW_MODE_SECONDS),
+                name="chatrooms_chatroom_slow_mode_range",
             ),
         ]
 
@@ -359,6 +373,28 @@ class CounterIncrement(models.Model):
         return f"{self.key} +{self.value}"
 
 
+class SlowModeSend(models.Model):
+    """When a user may next send in a room in slow mode.
+
+    Written only while the room is in slow mode, by one conditional upsert per batch
+    (``services.messages_send``): of concurrent sends, exactly one finds the slot free.
+    """
+
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="+")
+    user_id = models.CharField(max_length=128)
+    next_send_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "user_id"], name="chatrooms_slowmodesend_unique_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id} until {self.next_send_at}"
+
+
 class ChatMessage(models.Model):
     """A stored `InteractionMessage` for history."""
 
@@ -461,6 +497,7 @@ class AuditAction(models.TextChoices):
     ROOM_MUTE = "room.mute", "Room muted"
     ROOM_UNMUTE = "room.unmute", "Room unmuted"
     ROOM_STATUS = "room.change_status", "Room status changed"
+    ROOM_SLOW_MODE = "room.slow_mode", "Slow mode changed"
     COUNTERS_UPDATE = "counters.update", "Counters configured"
     VIEWER_INFO_UPDATE = "viewer_info.update", "Viewer info changed"
     USER_BLOCK = "user.block", "User blocked"

@@ -15,10 +15,11 @@ After commit, each change is announced on the realtime link
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -26,7 +27,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from chatrooms import auth
+from chatrooms import auth, ratelimit
 from chatrooms.auth import Actor
 from chatrooms.errors import (
     AlreadyExists,
@@ -37,6 +38,8 @@ from chatrooms.errors import (
     ResourceExhausted,
 )
 from chatrooms.models import (
+    MAX_SLOW_MODE_SECONDS,
+    ActorKind,
     ApiKey,
     AuditAction,
     AuditLogEntry,
@@ -56,6 +59,7 @@ from chatrooms.models import (
     PollType,
     PollVote,
     RefreshToken,
+    SlowModeSend,
     counter_key_validator,
 )
 from chatrooms.realtime import events, publisher
@@ -301,6 +305,39 @@ def chatroom_change_status(*, actor: Actor, room: Chatroom, status: ChatStatus) 
     )
     if status != ChatStatus.ACTIVE:
         publisher.end_sessions(room=room.pk)  # the realtime link serves active rooms only
+    return room
+
+
+@transaction.atomic
+def chatroom_set_slow_mode(*, actor: Actor, room: Chatroom, seconds: int) -> Chatroom:
+    """Slow mode: a non-admin may send one message per ``seconds`` in the room; 0 turns
+    it off (and forgets who sent when). Setting the current value again is a no-op."""
+    if not 0 <= seconds <= MAX_SLOW_MODE_SECONDS:
+        raise InvalidArgument(
+            f"Slow mode is 0 (off) to {MAX_SLOW_MODE_SECONDS} seconds.",
+            field_violations=[("slow_mode.seconds", f"Must be 0..{MAX_SLOW_MODE_SECONDS}.")],
+        )
+    room = _lock_room(room)
+    _require_active(room)
+    before = room.slow_mode_seconds
+    if before == seconds:
+        return room
+    room.slow_mode_seconds = seconds
+    room.updated_at = timezone.now()
+    room.save(update_fields=["slow_mode_seconds", "updated_at"])
+    if not seconds:
+        SlowModeSend.objects.filter(room=room).delete()
+    _state_changed(room)
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROOM_SLOW_MODE,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        before={"slow_mode_seconds": before},
+        after={"slow_mode_seconds": seconds},
+    )
+    # No announcement: upstream has no event type for it (docs/realtime.md).
     return room
 
 
@@ -735,9 +772,12 @@ def messages_send(
     The rules, whatever the transport: an inactive room refuses everything; a muted
     room takes messages only from admins; an increment names an enabled counter and
     is 1..10000; a message id the client chose is kept, and one already used is
-    ALREADY_EXISTS. A caller that gives each message a ``server_id`` before its first
-    attempt and says ``retrying`` on the next ones stores nothing twice when a commit
-    succeeded but its answer was lost. A blocked user's messages are stored flagged
+    ALREADY_EXISTS; a chatroom token's sender stays within the per-user limits
+    (``chatrooms.ratelimit``), and in slow mode a non-admin sends one message per
+    ``slow_mode_seconds`` (both RESOURCE_EXHAUSTED with the seconds to wait). A caller
+    that gives each message a ``server_id`` before its first attempt and says
+    ``retrying`` on the next ones stores nothing twice when a commit succeeded but its
+    answer was lost. A blocked user's messages are stored flagged
     ``user_blocked`` and shown only to admins and to that user (upstream's rule). The
     sender is the actor (from the token). After commit the stored messages are
     broadcast: to viewers those they may see, to admins all.
@@ -761,8 +801,8 @@ def messages_send(
         chosen_ids += [item.server_id for item in incoming if item.server_id is not None]
     taken = set(ChatMessage.objects.filter(pk__in=chosen_ids).values_list("pk", flat=True))
     received_at = wire_time(timezone.now())
-    increments: list[CounterIncrement] = []
-    for item in incoming:
+    refusals: dict[int, Exception] = {}
+    for index, item in enumerate(incoming):
         refusal = _refusal(room, item)
         if refusal is None and item.increment is not None:
             try:
@@ -777,12 +817,18 @@ def messages_send(
                 )
             taken.add(message_id)
         if refusal is not None:
-            result.refused.append((item, refusal))
+            refusals[index] = refusal
+    refusals |= _over_rate_limits(room, incoming, skip=refusals)
+    refusals |= _slow_mode_refusals(room, incoming, skip=refusals, now=received_at)
+    increments: list[CounterIncrement] = []
+    for index, item in enumerate(incoming):
+        if index in refusals:
+            result.refused.append((item, refusals[index]))
             continue
         actor = item.actor
         result.stored.append(
             ChatMessage(
-                id=message_id or uuid.uuid4(),
+                id=item.message_id or item.server_id or uuid.uuid4(),
                 room=room,
                 type=item.type,
                 user_id=actor.id,
@@ -806,6 +852,98 @@ def messages_send(
     if result.stored:
         transaction.on_commit(lambda: _broadcast_messages(room, result.stored))
     return result
+
+
+def _over_rate_limits(
+    room: Chatroom, incoming: Sequence[IncomingMessage], *, skip: dict
+) -> dict[int, Exception]:
+    """The per-user limits (``chatrooms.ratelimit``) of the messages not refused yet.
+    They apply to what chatroom tokens send, admins' included; staff and server
+    writes have no token subject to limit."""
+    limited = [
+        index
+        for index, item in enumerate(incoming)
+        if index not in skip and item.actor.kind == ActorKind.CHATROOM_TOKEN
+    ]
+    if not limited:
+        return {}
+    errors = ratelimit.check(
+        room.pk,
+        [
+            (incoming[i].actor.id, incoming[i].increment.value if incoming[i].increment else None)
+            for i in limited
+        ],
+    )
+    return {index: error for index, error in zip(limited, errors, strict=True) if error}
+
+
+def _slow_mode_error(seconds: int, retry_after: int) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"Slow mode: one message every {seconds} seconds; try again in {retry_after} s.",
+        reason="SLOW_MODE",
+        retry_after_seconds=retry_after,
+    )
+
+
+def _slow_mode_refusals(
+    room: Chatroom, incoming: Sequence[IncomingMessage], *, skip: dict, now: datetime
+) -> dict[int, Exception]:
+    """In slow mode, each non-admin sender's first message of the batch takes their slot
+    if it is free; the others are refused with the seconds left. Messages that carry a
+    counter increment (taps) have their own limits and are not slowed."""
+    seconds = room.slow_mode_seconds
+    if not seconds:
+        return {}
+    firsts: dict[str, int] = {}
+    later: dict[int, str] = {}
+    for index, item in enumerate(incoming):
+        if index in skip or item.actor.is_admin or item.increment is not None:
+            continue
+        if item.actor.id in firsts:
+            later[index] = item.actor.id
+        else:
+            firsts[item.actor.id] = index
+    if not firsts:
+        return {}
+    claimed = _claim_slow_mode_slots(room, sorted(firsts), now=now, seconds=seconds)
+    retry_after = {user_id: seconds for user_id in claimed}
+    if len(claimed) < len(firsts):
+        waiting = SlowModeSend.objects.filter(
+            room=room, user_id__in=[user_id for user_id in firsts if user_id not in claimed]
+        ).values_list("user_id", "next_send_at")
+        for user_id, next_send_at in waiting:
+            retry_after[user_id] = max(1, math.ceil((next_send_at - now).total_seconds()))
+    refusals: dict[int, Exception] = {
+        firsts[user_id]: _slow_mode_error(seconds, retry_after.get(user_id, seconds))
+        for user_id in firsts
+        if user_id not in claimed
+    }
+    for index, user_id in later.items():
+        refusals[index] = _slow_mode_error(seconds, retry_after.get(user_id, seconds))
+    return refusals
+
+
+def _claim_slow_mode_slots(
+    room: Chatroom, user_ids: Sequence[str], *, now: datetime, seconds: int
+) -> set[str]:
+    """Take the slot of each user whose slot is free, in one conditional upsert; return
+    who got theirs. Concurrent claims of one slot queue on its row: exactly one wins.
+    Users are sorted, so two batches lock rows in the same order."""
+    table = connection.ops.quote_name(SlowModeSend._meta.db_table)
+    room_id = SlowModeSend._meta.get_field("room").get_db_prep_value(room.pk, connection)
+    at = SlowModeSend._meta.get_field("next_send_at")
+    until = at.get_db_prep_value(now + timedelta(seconds=seconds), connection)
+    rows = ", ".join(["(%s, %s, %s)"] * len(user_ids))
+    params = [value for user_id in user_ids for value in (room_id, user_id, until)]
+    # Only the table name is interpolated (from the model); every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} (room_id, user_id, next_send_at) VALUES {rows} "  # noqa: S608
+        "ON CONFLICT (room_id, user_id) DO UPDATE SET next_send_at = excluded.next_send_at "
+        f"WHERE {table}.next_send_at <= %s RETURNING user_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, at.get_db_prep_value(now, connection)])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def viewers_may_see(room: Chatroom, message: ChatMessage) -> bool:

@@ -10,6 +10,7 @@ import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -44,6 +45,31 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
+class Rate(NamedTuple):
+    """At most ``count`` per ``seconds``."""
+
+    count: int
+    seconds: int
+
+
+def parse_rate(name: str, raw: str) -> Rate | None:
+    """``"<count>/<seconds>s"`` (``"50/10s"``: 50 per 10 seconds), or ``"off"``."""
+    value = raw.strip()
+    if value == "off":
+        return None
+    match = re.fullmatch(r"(\d{1,9})/(\d{1,6})s", value)
+    if not match or int(match[1]) < 1 or not 1 <= int(match[2]) <= 86400:
+        raise ImproperlyConfigured(
+            f"{name} must be '<count>/<seconds>s' with a count of at least 1 and 1 to 86400 "
+            f"seconds (e.g. '50/10s'), or 'off'; got {raw!r}"
+        )
+    return Rate(int(match[1]), int(match[2]))
+
+
+def env_rate(name: str, default: str) -> Rate | None:
+    return parse_rate(name, os.environ.get(name, default))
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -307,6 +333,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 1024
 # window ends. Other addresses are unaffected.
 CHATROOM_AUTH_FAILURE_LIMIT = env_int("CHATROOM_AUTH_FAILURE_LIMIT", 20)
 CHATROOM_AUTH_FAILURE_WINDOW_SECONDS = env_int("CHATROOM_AUTH_FAILURE_WINDOW_SECONDS", 60)
+
+# Per-user limits in each room (issue 9, #4; docs/api.md "Limits"), per token subject,
+# counted in fixed windows in the cache (shared by every process when REDIS_URL is set):
+# messages sent, messages that carry a counter increment (taps), and the total those
+# add. Far above what a person chatting or tapping does; "off" turns one off.
+CHATROOM_SEND_RATE = env_rate("CHATROOM_SEND_RATE", "50/10s")
+CHATROOM_INCREMENT_RATE = env_rate("CHATROOM_INCREMENT_RATE", "100/10s")
+CHATROOM_INCREMENT_VALUE_RATE = env_rate("CHATROOM_INCREMENT_VALUE_RATE", "10000/10s")
+if CHATROOM_INCREMENT_VALUE_RATE and CHATROOM_INCREMENT_VALUE_RATE.count < 10_000:
+    raise ImproperlyConfigured(
+        "CHATROOM_INCREMENT_VALUE_RATE must allow at least one largest increment (10000) "
+        f"per window; got {CHATROOM_INCREMENT_VALUE_RATE.count}."
+    )
 
 # Defaults for a new room's message_setting (upstream exposes them read-only).
 CHATROOM_MESSAGE_TTL = timedelta(seconds=env_int("CHATROOM_MESSAGE_TTL_SECONDS", 86400))

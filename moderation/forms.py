@@ -12,7 +12,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from chatrooms.models import AuditAction, AuditSource, ChatStatus, PollType
+from chatrooms.models import MAX_SLOW_MODE_SECONDS, AuditAction, AuditSource, ChatStatus, PollType
 from chatrooms.selectors import ROOM_SORTS
 from chatrooms.services import MAX_POLL_OPTIONS, MIN_POLL_OPTIONS, OptionInput, PollAction
 
@@ -123,6 +123,16 @@ class ViewerInfoForm(forms.Form):
 
 class LabelForm(forms.Form):
     label = forms.CharField(label="Label", required=False, max_length=200)
+
+
+class SlowModeForm(forms.Form):
+    seconds = forms.IntegerField(
+        label="Slow mode (seconds)",
+        min_value=0,
+        max_value=MAX_SLOW_MODE_SECONDS,
+        help_text=f"Viewers may send one message per this many seconds; 0 turns slow mode "
+        f"off (at most {MAX_SLOW_MODE_SECONDS}). Admins are not slowed.",
+    )
 
 
 class CountersForm(forms.Form):

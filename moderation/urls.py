@@ -57,6 +57,7 @@ urlpatterns = [
     path(room_path + "status/", room.room_status, name="room_status"),
     path(room_path + "viewer-info/", room.room_viewer_info, name="room_viewer_info"),
     path(room_path + "counters/", room.room_counters, name="room_counters"),
+    path(room_path + "slow-mode/", room.room_slow_mode, name="room_slow_mode"),
     path(room_path + "label/", room.room_label, name="room_label"),
     path(room_path + "users/block/", room.user_block, name="user_block"),
     path(room_path + "users/unblock/", room.user_unblock, name="user_unblock"),

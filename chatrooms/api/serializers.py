@@ -19,6 +19,7 @@ from rest_framework import serializers
 from rest_framework.utils import html
 
 from chatrooms.models import (
+    MAX_SLOW_MODE_SECONDS,
     BlockedUser,
     ChatMessage,
     ChatMode,
@@ -388,6 +389,23 @@ class ViewerInfoInput(serializers.Serializer):
 class UpdateViewerInfoInput(serializers.Serializer):
     viewer_info = ViewerInfoInput()
     action_taker = ChatroomUserInput(required=False)
+
+
+class SlowModeInput(serializers.Serializer):
+    seconds = StrictIntegerField(
+        min_value=0,
+        max_value=MAX_SLOW_MODE_SECONDS,
+        help_text="One message per this many seconds for non-admins; 0 turns slow mode off.",
+    )
+
+
+class UpdateSlowModeInput(serializers.Serializer):
+    slow_mode = SlowModeInput()
+    action_taker = ChatroomUserInput(required=False)
+
+
+class SlowModeOutput(serializers.Serializer):
+    slow_mode = SlowModeInput()
 
 
 class PollOptionInput(serializers.Serializer):

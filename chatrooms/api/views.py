@@ -306,6 +306,46 @@ class ViewerInfoView(ApiView):
         return Response({})
 
 
+class SlowModeView(ApiView):
+    """`/chatrooms/slow-mode` (extension): read (any token) and set (admin token) the
+    token's room's slow mode. Not part of the room state, which keeps upstream's shape."""
+
+    def get_permissions(self):
+        return [IsChatroomAdmin()] if self.request.method == "PUT" else [HasChatroomToken()]
+
+    @extend_schema(
+        operation_id="ChatroomExtension_GetChatroomSlowMode",
+        summary="Get slow mode (extension)",
+        description="`seconds`: a non-admin may send one message per that many seconds in "
+        "this room; 0 means off.",
+        responses=responses(s.SlowModeOutput),
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def get(self, request):
+        return Response({"slow_mode": {"seconds": self.room.slow_mode_seconds}})
+
+    @extend_schema(
+        operation_id="ChatroomExtension_UpdateChatroomSlowMode",
+        summary="Set slow mode (extension)",
+        description="0 (off) to 3600 seconds. While it is on, a non-admin's second message "
+        "within the window is refused: 429, code 8, reason SLOW_MODE, with `Retry-After`. "
+        "Messages that carry a counter increment are not slowed. Audited.",
+        request=s.UpdateSlowModeInput,
+        responses=responses(s.SlowModeOutput),
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def put(self, request):
+        data = self.validated(s.UpdateSlowModeInput)
+        room = services.chatroom_set_slow_mode(
+            actor=self.actor_named(data, "action_taker"),
+            room=self.room,
+            seconds=data["slow_mode"]["seconds"],
+        )
+        return Response({"slow_mode": {"seconds": room.slow_mode_seconds}})
+
+
 # --- Tokens and config ---------------------------------------------------------------
 
 
@@ -518,7 +558,8 @@ class MessagesView(ApiView):
         "(INTERACTION_TYPE_TEXT or INTERACTION_TYPE_CUSTOM) on the realtime link. The server "
         "stamps `id`, `created_at`, `received_at` and the user from the token. A "
         "`custom_message.incr` adds to that counter (1..10000). Muted rooms take messages "
-        "only from admins; blocked users cannot send.",
+        "only from admins; blocked users cannot send. Per-user limits and slow mode answer "
+        "429 (code 8) with `Retry-After` (docs/api.md).",
         request=s.SendMessageInput,
         responses=responses(s.MessageEnvelopeOutput, 409),
         tags=["Extensions"],

@@ -25,6 +25,7 @@ from moderation.forms import (
     MessageForm,
     MuteForm,
     PollForm,
+    SlowModeForm,
     StatusForm,
     UnblockForm,
     ViewerInfoForm,
@@ -99,6 +100,7 @@ def room_detail(request, room_id):
             "polls": polls,
             "active_poll": next((p for p in polls if p.status == PollStatus.ACTIVE), None),
             "poll_form": PollForm(),
+            "slow_mode_form": SlowModeForm(initial={"seconds": room.slow_mode_seconds}),
             "counters_form": CountersForm(
                 initial={"keys": ", ".join(c.key for c in counters if not c.disabled)}
             ),
@@ -226,6 +228,21 @@ def room_viewer_info(request, room_id):
         return "The viewer count is now hidden from viewers."
 
     return form_action(request, ViewerInfoForm, update, back=room_url(room))
+
+
+@room_admin_required
+@require_POST
+def room_slow_mode(request, room_id):
+    room = room_or_404(room_id)
+
+    def update(data):
+        seconds = data["seconds"]
+        services.chatroom_set_slow_mode(actor=staff_actor(request), room=room, seconds=seconds)
+        if seconds:
+            return f"Slow mode is on: viewers may send one message every {seconds} seconds."
+        return "Slow mode is off."
+
+    return form_action(request, SlowModeForm, update, back=room_url(room))
 
 
 @room_admin_required

@@ -213,3 +213,40 @@ def test_a_superuser_deletes_a_poll_from_its_page(admin_client, room):
     assert response.status_code == 302
     assert not Poll.objects.filter(pk=poll.pk).exists()
     assert AuditLogEntry.objects.filter(action=AuditAction.POLL_DELETE).exists()
+
+
+def change_room(admin_client, room, **fields):
+    data = {
+        "label": room.label,
+        "status": room.status,
+        "counter_keys": "like, heart",
+        "slow_mode_seconds": str(room.slow_mode_seconds),
+        "custom_counters-TOTAL_FORMS": "0",
+        "custom_counters-INITIAL_FORMS": "0",
+        "blocks-TOTAL_FORMS": "0",
+        "blocks-INITIAL_FORMS": "0",
+        "pinned_messages-TOTAL_FORMS": "0",
+        "pinned_messages-INITIAL_FORMS": "0",
+        **fields,
+    }
+    return admin_client.post(reverse("admin:chatrooms_chatroom_change", args=[room.pk]), data)
+
+
+def test_slow_mode_set_in_the_admin_goes_through_the_service(admin_client, room):
+    response = change_room(admin_client, room, slow_mode_seconds="45")
+
+    assert response.status_code == 302, response.content
+    room.refresh_from_db()
+    assert room.slow_mode_seconds == 45
+    entry = AuditLogEntry.objects.get(action=AuditAction.ROOM_SLOW_MODE, room=room)
+    assert entry.source == AuditSource.ADMIN
+    assert entry.after == {"slow_mode_seconds": 45}
+
+
+def test_slow_mode_out_of_range_is_a_form_error_in_the_admin(admin_client, room):
+    response = change_room(admin_client, room, slow_mode_seconds="3601")
+
+    assert response.status_code == 200  # the form again, with the error
+    room.refresh_from_db()
+    assert room.slow_mode_seconds == 0
+    assert not AuditLogEntry.objects.filter(action=AuditAction.ROOM_SLOW_MODE).exists()

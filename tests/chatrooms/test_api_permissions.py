@@ -188,6 +188,7 @@ ENDPOINTS = [
         other_room_status=200,
     ),
     Endpoint("GET", "/chatrooms/polls", Credential.TOKEN, other_room_status=200),
+    Endpoint("GET", "/chatrooms/slow-mode", Credential.TOKEN, other_room_status=200),
     Endpoint(
         "POST",
         "/chatrooms/polls/{active_poll}:vote",
@@ -220,6 +221,13 @@ ENDPOINTS = [
         lambda s: {"viewer_info": {"enabled": True}, "action_taker": ACTION_TAKER},
         other_room_status=200,
         answers_empty=True,
+    ),
+    Endpoint(
+        "PUT",
+        "/chatrooms/slow-mode",
+        Credential.ADMIN,
+        lambda s: {"slow_mode": {"seconds": 30}, "action_taker": ACTION_TAKER},
+        other_room_status=200,
     ),
     Endpoint(
         "PUT",

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from chatrooms import auth, services
 from chatrooms.auth import Actor
-from chatrooms.models import AuditAction, AuditLogEntry, Chatroom, PollStatus, Role
+from chatrooms.models import AuditAction, AuditLogEntry, ChatMessage, Chatroom, PollStatus, Role
 from tests.conftest import roll_up
 
 B = "/bv/chatroom/v1"
@@ -172,3 +172,25 @@ def test_concurrent_viewer_info_toggles_bump_the_version_once_per_change(hot_roo
     changes = AuditLogEntry.objects.filter(action=AuditAction.VIEWER_INFO_UPDATE).count()
     hot_room = Chatroom.objects.get(pk=hot_room.pk)
     assert hot_room.viewer_info_version == changes >= 1
+
+
+def test_in_slow_mode_concurrent_sends_of_one_user_let_exactly_one_through(hot_room):
+    services.chatroom_set_slow_mode(actor=Actor.system("tests"), room=hot_room, seconds=60)
+    # Several tokens of one user (several devices), and a second user beside them.
+    devices = [client_for(hot_room, subject="ann", device_id=f"ann-{i}") for i in range(8)]
+    other = [client_for(hot_room, subject="bob", device_id=f"bob-{i}") for i in range(8)]
+
+    def send(client, words):
+        return client.post(
+            f"{B}/chatrooms/messages",
+            {"type": "INTERACTION_TYPE_TEXT", "text_message": {"text": words}},
+            format="json",
+        ).status_code
+
+    statuses = run_together(
+        [lambda c=c: send(c, "ann") for c in devices] + [lambda c=c: send(c, "bob") for c in other]
+    )
+
+    assert statuses[:8].count(200) == 1 and statuses[:8].count(429) == 7
+    assert statuses[8:].count(200) == 1 and statuses[8:].count(429) == 7
+    assert sorted(ChatMessage.objects.values_list("user_id", flat=True)) == ["ann", "bob"]

@@ -50,6 +50,7 @@ VIEWS = [
     ("room_viewer_info", "room", "post", ADMINISTER),
     ("room_counters", "room", "post", ADMINISTER),
     ("room_label", "room", "post", ADMINISTER),
+    ("room_slow_mode", "room", "post", ADMINISTER),
     ("api_keys", "", "get", ADMINISTER),
     ("api_keys", "", "post", ADMINISTER),
     ("api_key_revoke", "key", "post", ADMINISTER),

@@ -557,3 +557,60 @@ def test_every_room_form_refuses_a_post_without_the_csrf_token(moderator_client,
         response = moderator_client.post(url(name, room), {"message_id": message.pk, "muted": "1"})
         assert response.status_code == 403, name
     assert not AuditLogEntry.objects.filter(source=AuditSource.CONSOLE).exists()
+
+
+def test_room_admins_set_slow_mode(room_admin_client, room_admin, room, page):
+    response = room_admin_client.submit(
+        url("room_slow_mode", room), {"seconds": "30"}, page=page, follow=True
+    )
+
+    room.refresh_from_db()
+    assert room.slow_mode_seconds == 30
+    entry = audit_row(AuditAction.ROOM_SLOW_MODE, room)
+    assert_console_audit(entry, room_admin)
+    assert entry.after == {"slow_mode_seconds": 30}
+    assert "Slow mode is on: viewers may send one message every 30 seconds." in flashes(response)
+    assert b"Slow mode 30 s" in room_admin_client.get(page).content
+
+
+def test_room_admins_turn_slow_mode_off(room_admin_client, room, page, system_actor):
+    services.chatroom_set_slow_mode(actor=system_actor, room=room, seconds=30)
+
+    response = room_admin_client.submit(
+        url("room_slow_mode", room), {"seconds": "0"}, page=page, follow=True
+    )
+
+    room.refresh_from_db()
+    assert room.slow_mode_seconds == 0
+    assert "Slow mode is off." in flashes(response)
+
+
+@pytest.mark.parametrize("seconds", ["-1", "3601", "ten", ""])
+def test_slow_mode_out_of_range_is_reported_and_changes_nothing(
+    room_admin_client, room, page, seconds
+):
+    response = room_admin_client.submit(
+        url("room_slow_mode", room), {"seconds": seconds}, page=page, follow=True
+    )
+
+    room.refresh_from_db()
+    assert room.slow_mode_seconds == 0
+    assert flashes(response)
+    assert not AuditLogEntry.objects.filter(action=AuditAction.ROOM_SLOW_MODE).exists()
+
+
+def test_the_slow_mode_form_needs_the_csrf_token(room_admin_client, room):
+    response = room_admin_client.post(url("room_slow_mode", room), {"seconds": "30"})
+
+    assert response.status_code == 403
+    room.refresh_from_db()
+    assert room.slow_mode_seconds == 0
+
+
+def test_moderators_see_slow_mode_but_cannot_set_it(moderator_client, room, page, system_actor):
+    services.chatroom_set_slow_mode(actor=system_actor, room=room, seconds=10)
+
+    content = moderator_client.get(page).content
+
+    assert b"Slow mode 10 s" in content
+    assert url("room_slow_mode", room).encode() not in content
