@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from chatrooms import services
 from chatrooms.auth import Actor
-from chatrooms.models import Chatroom, PollStatus, Role
+from chatrooms.models import ActorKind, AuditSource, Chatroom, InteractionType, PollStatus, Role
 from tests import factories
 from tests.conftest import token_client
 
@@ -86,6 +86,61 @@ def test_poll_list_query_count_does_not_grow(
 
 
 ROLLUP_QUERIES = 17
+
+
+SEND_QUERIES = 4
+# Many senders, but few enough for one INSERT on SQLite too (Django splits a bulk insert
+# there at 999 parameters: 66 messages).
+BATCH = 50
+SLOW_MODE_SEND_QUERIES = SEND_QUERIES + 2
+
+
+def batch_of_senders(names) -> list:
+    """What the realtime worker hands ``messages_send``: one message from each viewer."""
+    now = timezone.now()
+    return [
+        services.IncomingMessage(
+            actor=Actor(
+                kind=ActorKind.CHATROOM_TOKEN, source=AuditSource.API, id=name, device_id=name
+            ),
+            type=InteractionType.TEXT,
+            sent_at=now,
+            text="hi",
+        )
+        for name in names
+    ]
+
+
+@pytest.mark.parametrize("n", [1, BATCH])
+def test_a_batch_send_query_count_does_not_grow(room, n, django_assert_num_queries):
+    incoming = batch_of_senders(f"v{i}" for i in range(n))
+
+    with django_assert_num_queries(SEND_QUERIES):
+        # 1 savepoint; 2 active blocks of the senders; 3 insert the messages;
+        # 4 release the savepoint. The per-user limits are counted in the cache, and
+        # slow mode's table is not touched while the room is not in slow mode.
+        result = services.messages_send(room=room, incoming=incoming)
+
+    assert len(result.stored) == n
+
+
+@pytest.mark.parametrize("n", [1, BATCH])
+def test_a_slow_mode_batch_send_query_count_does_not_grow(
+    room, n, system_actor, django_assert_num_queries
+):
+    room = services.chatroom_set_slow_mode(actor=system_actor, room=room, seconds=30)
+    services.messages_send(room=room, incoming=batch_of_senders(f"old{i}" for i in range(n)))
+    # n viewers who have just sent, and n who have not.
+    incoming = batch_of_senders([f"old{i}" for i in range(n)] + [f"new{i}" for i in range(n)])
+
+    with django_assert_num_queries(SLOW_MODE_SEND_QUERIES):
+        # SEND_QUERIES, plus: one conditional upsert that takes the free slots of all
+        # the senders at once; one read of the slots that were not free, for the
+        # seconds each sender has to wait.
+        result = services.messages_send(room=room, incoming=incoming)
+
+    assert len(result.stored) == n
+    assert len(result.refused) == n
 
 
 @pytest.mark.parametrize("n", [1, 200])

@@ -253,3 +253,32 @@ def test_a_malformed_rate_is_a_startup_error(raw):
 
     with pytest.raises(ImproperlyConfigured, match="X must be"):
         parse_rate("X", raw)
+
+
+def test_with_redis_every_process_shares_the_counts(viewer_token_client):
+    """The pipelined path: counts live in Redis, where any other process reads them."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("needs Redis on 127.0.0.1:6379")
+    from django.core.cache import caches
+
+    shared = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # A database of its own: the test clears it.
+            "LOCATION": "redis://127.0.0.1:6379/13",
+        }
+    }
+    with override_settings(CACHES=shared):
+        caches["default"].clear()
+        try:
+            codes = [post(viewer_token_client, text()).status_code for _ in range(SEND.count + 1)]
+            redis = caches["default"]._cache.get_client()
+            keys = list(redis.scan_iter(match="*chatrooms:rate:send:*"))
+            counted = [int(redis.get(key)) for key in keys]
+        finally:
+            caches["default"].clear()
+
+    assert codes == [200] * SEND.count + [429]
+    assert counted == [SEND.count + 1]  # one user, one window, every attempt counted
