@@ -294,6 +294,11 @@ class Stack:
             "CHATROOM_BROKER_WS_PORT": str(self.ws_port),
             "CHATROOM_BROKER_AUTH_URL": f"http://{HOST}:{self.web_port}/internal/realtime/auth",
             "CHATROOM_AUTH_FAILURE_LIMIT": "1000000",
+            # Each load client stands for many users: the per-user limits (docs/api.md) would
+            # refuse most of the load. Their own cost is measured by bench/ratelimit.py.
+            "CHATROOM_SEND_RATE": "off",
+            "CHATROOM_INCREMENT_RATE": "off",
+            "CHATROOM_INCREMENT_VALUE_RATE": "off",
         }
         self.web = self.broker = self.relay = None
         self.workers: list[subprocess.Popen] = []

@@ -63,24 +63,38 @@ def count(key: str, timeout: float) -> int:
         return 0
 
 
+# Redis: add to each counter, and give the ones this call created their lifetime; one
+# command for the whole batch, run atomically by the server.
+_ADD_MANY_SCRIPT = """
+local totals = {}
+local ttl = ARGV[#ARGV]
+for i, key in ipairs(KEYS) do
+  local total = redis.call('INCRBY', key, ARGV[i])
+  if total == tonumber(ARGV[i]) then redis.call('EXPIRE', key, ttl) end
+  totals[i] = total
+end
+return totals
+"""
+
+
 def add_many(amounts: Mapping[str, int], timeout: int) -> dict[str, int] | None:
     """Add to counters that live ``timeout`` seconds from their first count; the new
     totals, or None while the cache is unreachable.
 
-    With Redis, one round trip for them all (SET NX EX, then INCRBY, pipelined);
-    other backends add one by one.
+    With Redis, one round trip for them all (a Lua script); other backends add one by
+    one.
     """
     if not amounts:
         return {}
     try:
         backend = caches["default"]
         if isinstance(backend, RedisCache):
-            keys = {key: backend.make_and_validate_key(key) for key in amounts}
-            pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
-            for key, amount in amounts.items():
-                pipe.set(keys[key], 0, ex=timeout, nx=True)
-                pipe.incrby(keys[key], amount)
-            return dict(zip(amounts, pipe.execute()[1::2], strict=True))
+            client = backend._cache.get_client(write=True)
+            keys = [backend.make_key(key) for key in amounts]  # ours: short and ASCII
+            totals = client.eval(
+                _ADD_MANY_SCRIPT, len(keys), *keys, *amounts.values(), int(timeout)
+            )
+            return dict(zip(amounts, totals, strict=True))
         totals = {}
         for key, amount in amounts.items():
             if cache.add(key, amount, timeout=timeout):

@@ -27,9 +27,8 @@ def _now() -> float:
     return time.time()
 
 
-def _key(kind: str, room_id, user_id: str, window: int) -> str:
-    digest = hashlib.sha256(f"{room_id}\x00{user_id}".encode()).hexdigest()[:32]
-    return f"chatrooms:rate:{kind}:{digest}:{window}"
+def _user_digest(room_id, user_id: str) -> str:
+    return hashlib.sha256(f"{room_id}\x00{user_id}".encode()).hexdigest()[:32]
 
 
 # kind -> (setting, reason, what is counted)
@@ -54,35 +53,41 @@ def check(room_id, uses: Sequence[tuple[str, int | None]]) -> list[ResourceExhau
     with. Every message counts, refused ones included; one cache round trip per
     limit for the whole batch."""
     errors: list[ResourceExhausted | None] = [None] * len(uses)
+    digests = {user_id: _user_digest(room_id, user_id) for user_id, _increment in uses}
     now = _now()
-    for kind, (setting, reason, what) in LIMITS.items():
+    for kind, (setting, _reason, _what) in LIMITS.items():
         rate = getattr(settings, setting)
         if rate is None:
             continue
         window = int(now // rate.seconds)
         retry_after = max(1, math.ceil((window + 1) * rate.seconds - now))
+        keys = [f"chatrooms:rate:{kind}:{digests[user_id]}:{window}" for user_id, _i in uses]
+        amounts = [_amount(kind, increment) for _user_id, increment in uses]
         batch: dict[str, int] = {}
-        for user_id, increment in uses:
-            if amount := _amount(kind, increment):
-                key = _key(kind, room_id, user_id, window)
+        for key, amount in zip(keys, amounts, strict=True):
+            if amount:
                 batch[key] = batch.get(key, 0) + amount
         totals = caching.add_many(batch, timeout=retry_after + 1)
         if not totals:
             continue  # nothing of this kind, or the cache is away: fail open
         used = {key: totals[key] - amount for key, amount in batch.items()}
-        for index, (user_id, increment) in enumerate(uses):
-            if not (amount := _amount(kind, increment)):
+        for index, (key, amount) in enumerate(zip(keys, amounts, strict=True)):
+            if not amount:
                 continue
-            key = _key(kind, room_id, user_id, window)
             used[key] += amount
             if used[key] > rate.count and errors[index] is None:
-                errors[index] = ResourceExhausted(
-                    f"Too many {what}: at most {rate.count} per {rate.seconds} seconds per "
-                    f"user; try again in {retry_after} s."
-                    if kind != "incr_value"
-                    else f"A user may add at most {rate.count} to counters per {rate.seconds} "
-                    f"seconds; try again in {retry_after} s.",
-                    reason=reason,
-                    retry_after_seconds=retry_after,
-                )
+                errors[index] = _error(kind, rate, retry_after)
     return errors
+
+
+def _error(kind: str, rate, retry_after: int) -> ResourceExhausted:
+    _setting, reason, what = LIMITS[kind]
+    if kind == "incr_value":
+        message = f"A user may add at most {rate.count} to counters per {rate.seconds} seconds"
+    else:
+        message = f"Too many {what}: at most {rate.count} per {rate.seconds} seconds per user"
+    return ResourceExhausted(
+        f"{message}; try again in {retry_after} s.",
+        reason=reason,
+        retry_after_seconds=retry_after,
+    )
