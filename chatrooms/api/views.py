@@ -44,7 +44,8 @@ ERROR_RESPONSES = {
     429: OpenApiResponse(
         s.StatusOutput,
         description="Too many failed authentication attempts "
-        "from this client, or a limit reached (code 8).",
+        "from this client, or a limit reached (code 8): a per-user send limit or slow mode "
+        "(with `Retry-After` and a google.rpc.RetryInfo detail), or a room's cap.",
     ),
     500: OpenApiResponse(s.StatusOutput, description="Internal error (code 13)."),
     "default": OpenApiResponse(
