@@ -777,10 +777,12 @@ def messages_send(
     ``slow_mode_seconds`` (both RESOURCE_EXHAUSTED with the seconds to wait). A caller
     that gives each message a ``server_id`` before its first attempt and says
     ``retrying`` on the next ones stores nothing twice when a commit succeeded but its
-    answer was lost. A blocked user's messages are stored flagged
-    ``user_blocked`` and shown only to admins and to that user (upstream's rule). The
-    sender is the actor (from the token). After commit the stored messages are
-    broadcast: to viewers those they may see, to admins all.
+    answer was lost, and is not counted against the limits twice (so, during a database
+    outage, what a limit refused on the failed attempt may get through on the retry).
+    A blocked user's messages are stored flagged ``user_blocked`` and shown only to
+    admins and to that user (upstream's rule). The sender is the actor (from the token).
+    After commit the stored messages are broadcast: to viewers those they may see, to
+    admins all.
     """
     result = SendResult()
     if room.status != ChatStatus.ACTIVE:
@@ -818,7 +820,8 @@ def messages_send(
             taken.add(message_id)
         if refusal is not None:
             refusals[index] = refusal
-    refusals |= _over_rate_limits(room, incoming, skip=refusals)
+    if not retrying:  # a retried batch was counted on its first attempt
+        refusals |= _over_rate_limits(room, incoming, skip=refusals)
     refusals |= _slow_mode_refusals(room, incoming, skip=refusals, now=received_at)
     increments: list[CounterIncrement] = []
     for index, item in enumerate(incoming):

@@ -282,3 +282,24 @@ def test_with_redis_every_process_shares_the_counts(viewer_token_client):
 
     assert codes == [200] * SEND.count + [429]
     assert counted == [SEND.count + 1]  # one user, one window, every attempt counted
+
+
+def test_a_batch_retried_after_a_database_failure_is_not_counted_twice(room):
+    """The worker retries a batch whose transaction failed; its messages were counted
+    on the first attempt, and must not be refused as a flood on the second."""
+    from django.db import transaction
+
+    worker = Worker(name="unstarted")
+    batch = worker.parse(received(room, [text(f"m{i}") for i in range(SEND.count)]))
+
+    class DatabaseWentAway(Exception):
+        pass
+
+    with pytest.raises(DatabaseWentAway), transaction.atomic():
+        services.messages_send(room=room, incoming=batch.messages)
+        raise DatabaseWentAway  # the commit never happened
+    batch.attempts = 1  # as flush() marks a batch whose store raised
+    worker.store(room.pk, batch)
+
+    assert worker.stats["stored"] == SEND.count
+    assert ChatMessage.objects.count() == SEND.count
