@@ -52,3 +52,19 @@ def test_seed_demo_is_refused_without_debug():
 
     assert result.returncode != 0
     assert "development only" in result.stderr
+
+
+def test_malformed_rate_limit_is_a_startup_error():
+    result = run_manage("check", DJANGO_DEBUG="1", CHATROOM_SEND_RATE="50 per 10 seconds")
+
+    assert result.returncode != 0
+    assert "CHATROOM_SEND_RATE must be '<count>/<seconds>s'" in result.stderr
+
+
+def test_a_value_limit_below_one_largest_increment_is_a_startup_error():
+    result = run_manage("check", DJANGO_DEBUG="1", CHATROOM_INCREMENT_VALUE_RATE="500/10s")
+
+    assert result.returncode != 0
+    assert "CHATROOM_INCREMENT_VALUE_RATE must allow at least one largest increment" in (
+        result.stderr
+    )
