@@ -2,8 +2,10 @@
 
 Both travel as ``Authorization: Bearer <credential>``. API keys look like
 ``crk_<prefix>_<secret>``; anything else is read as a chatroom token, a JWT
-(HS256) naming one room, one user and device, and a role. Refresh tokens are
-opaque, stored hashed, and rotate on every use.
+(HS256) naming one room, one user and device, a role and its session, signed by
+one of the accepted keys (``kid``). Refresh tokens are opaque, stored hashed, and
+rotate on every use within their session's absolute lifetime. Revoking a session
+ends all its tokens at once (docs/api.md, "Revocation").
 """
 
 from __future__ import annotations
@@ -16,18 +18,31 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import jwt
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
 from chatrooms import caching
 from chatrooms.errors import PermissionDenied, ResourceExhausted, Unauthenticated
-from chatrooms.models import ActorKind, ApiKey, AuditSource, Chatroom, RefreshToken, Role
+from chatrooms.models import (
+    ActorKind,
+    ApiKey,
+    AuditAction,
+    AuditSource,
+    Chatroom,
+    ChatSession,
+    RefreshToken,
+    Role,
+    SessionRevocation,
+)
+from chatrooms.realtime import publisher
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -164,12 +179,65 @@ def bearer_credential(request) -> str | None:
 
 TOKEN_ALGORITHM = "HS256"
 TOKEN_TYPE = "chatroom"
+DEFAULT_KEY_ID = "default"
+# How long a room's revoked-session set stays cached. Its key names the room's
+# revocation_version, so a revocation never waits for this: it only bounds memory.
+REVOKED_SESSIONS_CACHE_SECONDS = 3600
 
 
 def token_secret() -> str:
+    """The secret of the default key: CHATROOM_TOKEN_SECRET, or derived from SECRET_KEY."""
     if settings.CHATROOM_TOKEN_SECRET:
         return settings.CHATROOM_TOKEN_SECRET
-    return hmac.new(settings.SECRET_KEY.encode(), b"chatroom-token", hashlib.sha256).hexdigest()
+    return _derived_secret(settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=4)
+def _derived_secret(secret_key: str) -> str:
+    return hmac.new(secret_key.encode(), b"chatroom-token", hashlib.sha256).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _default_key_id(secret: str) -> str:
+    """The default key's kid names its secret (a keyed digest, not the secret), so
+    changing CHATROOM_TOKEN_SECRET or SECRET_KEY retires what the old one signed."""
+    digest = hmac.new(secret.encode(), b"chatroom-token-kid", hashlib.sha256).hexdigest()
+    return f"{DEFAULT_KEY_ID}-{digest[:12]}"
+
+
+def accepted_keys() -> dict[str, str]:
+    """{kid: secret} of every key accepted for verification (CHATROOM_TOKEN_KEYS)."""
+    keys = {}
+    for kid, secret in settings.CHATROOM_TOKEN_KEYS.items():
+        if secret is None:  # the default key
+            secret = token_secret()
+            kid = _default_key_id(secret)
+        keys[kid] = secret
+    return keys
+
+
+def signing_key() -> tuple[str, str]:
+    """(kid, secret) of the key that signs new tokens (CHATROOM_TOKEN_SIGNING_KEY_ID)."""
+    kid = settings.CHATROOM_TOKEN_SIGNING_KEY_ID
+    secret = settings.CHATROOM_TOKEN_KEYS[kid]
+    if secret is None:
+        secret = token_secret()
+        kid = _default_key_id(secret)
+    return kid, secret
+
+
+def key_secret(kid: str | None) -> str | None:
+    """The secret of an accepted key, or None for a retired or unknown one. A token
+    without a kid (signed before keys had ids) is read as signed by the default key."""
+    if kid is None:
+        if DEFAULT_KEY_ID not in settings.CHATROOM_TOKEN_KEYS:
+            return None
+        kid = _default_key_id(token_secret())
+    return accepted_keys().get(kid) if isinstance(kid, str) else None
+
+
+def key_accepted(kid: str) -> bool:
+    return kid in accepted_keys()
 
 
 @dataclass(frozen=True)
@@ -181,6 +249,7 @@ class TokenClaims:
     role: Role
     expires_at: datetime
     jti: str
+    session_id: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -198,60 +267,70 @@ class IssuedToken:
     refresh_token: str
     refresh_expires_in: int
     claims: TokenClaims
+    session: ChatSession | None = None
 
 
-def _encode(
-    *, room_id, subject: str, device_id: str, name: str, role: Role, expires_at: datetime
-) -> tuple[str, TokenClaims]:
+def _encode(*, session: ChatSession, expires_at: datetime) -> tuple[str, TokenClaims]:
     now = timezone.now()
     claims = TokenClaims(
-        subject=subject,
-        chat_id=room_id,
-        device_id=device_id,
-        name=name,
-        role=role,
+        subject=session.subject,
+        chat_id=session.room_id,
+        device_id=session.device_id,
+        name=session.name,
+        role=Role(session.role),
         expires_at=expires_at,
         jti=uuid.uuid4().hex,
+        session_id=str(session.pk),
     )
     payload = {
         "iss": settings.CHATROOM_TOKEN_ISSUER,
         "type": TOKEN_TYPE,
         "tenant_id": settings.CHATROOM_TENANT_ID,
-        "sub": subject,
-        "chat_id": str(room_id),
-        "device_id": device_id,
-        "name": name,
-        "roles": [role],
+        "sub": claims.subject,
+        "chat_id": str(claims.chat_id),
+        "device_id": claims.device_id,
+        "name": claims.name,
+        "roles": [claims.role],
         "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),
         "jti": claims.jti,
+        "sid": claims.session_id,
     }
-    return jwt.encode(payload, token_secret(), algorithm=TOKEN_ALGORITHM), claims
+    kid, secret = signing_key()
+    token = jwt.encode(payload, secret, algorithm=TOKEN_ALGORITHM, headers={"kid": kid})
+    return token, claims
 
 
-def _new_refresh_token(*, room_id, subject, device_id, name, role, family=None) -> tuple[str, int]:
+def _new_refresh_token(session: ChatSession) -> str:
     plaintext = "crr_" + secrets.token_urlsafe(32)
-    ttl = settings.CHATROOM_REFRESH_TOKEN_TTL
     RefreshToken.objects.create(
         token_hash=hash_secret(plaintext),
-        family=family or uuid.uuid4(),
-        room_id=room_id,
-        subject=subject,
-        device_id=device_id,
-        name=name,
-        role=role,
-        expires_at=timezone.now() + ttl,
+        family=session.pk,
+        session=session,
+        room_id=session.room_id,
+        subject=session.subject,
+        device_id=session.device_id,
+        name=session.name,
+        role=session.role,
+        expires_at=session.expires_at,
     )
-    return plaintext, int(ttl.total_seconds())
+    return plaintext
 
 
-def _token_expiry(requested: datetime | None) -> datetime:
+def _token_expiry(requested: datetime | None, *, limit: datetime | None = None) -> datetime:
     """The default lifetime, or a shorter one a client asked for (SDKs send
-    `expired_at` to test expiry); never longer than the default."""
+    `expired_at` to test expiry); never longer than the default, nor than ``limit``
+    (the session's absolute expiry)."""
     default = timezone.now() + settings.CHATROOM_TOKEN_TTL
+    if limit is not None:
+        default = min(default, limit)
     if requested is None or requested > default:
         return default
     return requested
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(0, int((moment - now).total_seconds()))
 
 
 @transaction.atomic
@@ -264,50 +343,83 @@ def chatroom_token_issue(
     name: str = "",
     expired_at: datetime | None = None,
     refreshable: bool = True,
+    actor: Actor | None = None,
+    api_key: ApiKey | None = None,
 ) -> IssuedToken:
-    """Mint a token and a refresh token for one user of one room. ``refreshable=False``
-    mints no refresh token (short-lived credentials the server re-issues itself, such
-    as the console's realtime token)."""
-    subject = subject or str(uuid.uuid4())
-    device_id = device_id or str(uuid.uuid4())
-    name = name or ("Admin" if role == Role.ADMIN else "Guest")
+    """Mint a token and a refresh token for one user of one room, in a new session.
+
+    ``refreshable=False`` mints no refresh token (short-lived credentials the server
+    re-issues itself, such as the console's realtime token). ``actor`` is who minted
+    it (audited; the server itself when omitted) and ``api_key`` the key it used: its
+    revocation ends the session."""
+    from chatrooms import services  # services imports this module
+
+    actor = actor or Actor.system("server")
+    now = timezone.now()
     expires_at = _token_expiry(expired_at)
-    token, claims = _encode(
-        room_id=room.pk,
-        subject=subject,
-        device_id=device_id,
-        name=name,
+    session = ChatSession.objects.create(
+        room=room,
+        subject=subject or str(uuid.uuid4()),
+        device_id=device_id or str(uuid.uuid4()),
+        name=name or ("Admin" if role == Role.ADMIN else "Guest"),
         role=role,
-        expires_at=expires_at,
+        api_key=api_key,
+        minted_by=actor.user,
+        key_id=signing_key()[0],
+        refreshable=refreshable,
+        created_at=now,
+        expires_at=now + settings.CHATROOM_REFRESH_TOKEN_TTL if refreshable else expires_at,
     )
-    refresh, refresh_ttl = "", 0
-    if refreshable:
-        refresh, refresh_ttl = _new_refresh_token(
-            room_id=room.pk, subject=subject, device_id=device_id, name=name, role=role
-        )
+    # No token outlives its session: a revoked session's id then stays in the revoked
+    # set for as long as any of its tokens could be presented.
+    expires_at = min(expires_at, session.expires_at)
+    token, claims = _encode(session=session, expires_at=expires_at)
+    refresh = _new_refresh_token(session) if refreshable else ""
+    services.audit_record(
+        actor=actor,
+        action=AuditAction.TOKEN_MINT,
+        room=room,
+        target_type="session",
+        target_id=session.pk,
+        after={
+            "role": session.role,
+            "subject": session.subject,
+            "session": str(session.pk),
+            "api_key": api_key.prefix if api_key is not None else None,
+            "staff_user": actor.user.pk if actor.user is not None else None,
+            "refreshable": refreshable,
+        },
+    )
     return IssuedToken(
         token=token,
-        expires_in=max(0, int((expires_at - timezone.now()).total_seconds())),
+        expires_in=_seconds_until(expires_at, timezone.now()),
         refresh_token=refresh,
-        refresh_expires_in=refresh_ttl,
+        refresh_expires_in=_seconds_until(session.expires_at, now) if refreshable else 0,
         claims=claims,
+        session=session,
     )
 
 
 def chatroom_token_refresh(
     *, refresh_token: str, expired_at: datetime | None = None
 ) -> IssuedToken:
-    """Exchange a refresh token for a new token and a new refresh token.
+    """Exchange a refresh token for a new token and a new refresh token, in the same
+    session and never past the session's absolute expiry.
 
     A refresh token works once. Presenting a used one again revokes its whole
-    family, so a stolen copy dies as soon as either party uses it twice.
+    session, access tokens included, so a stolen copy dies as soon as either party
+    uses it twice.
     """
     with transaction.atomic():
         row = (
-            RefreshToken.objects.select_for_update()
+            RefreshToken.objects.select_for_update(of=("self",))
             .filter(token_hash=hash_secret(refresh_token))
             .first()
         )
+        session = None
+        if row is not None and row.session_id is not None:
+            # Locked too, so a revocation and a refresh of one session never interleave.
+            session = ChatSession.objects.select_for_update().get(pk=row.session_id)
         now = timezone.now()
         reused = row is not None and row.used_at is not None
         if reused:
@@ -315,69 +427,152 @@ def chatroom_token_refresh(
             RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(
                 revoked_at=now
             )
+            if session is not None:
+                _reuse_detected(session, now=now)
         else:
-            return _rotate(row, now=now, expired_at=expired_at)
+            return _rotate(row, session, now=now, expired_at=expired_at)
     raise Unauthenticated(
-        "The refresh token was already used; its whole family is now revoked.",
+        "The refresh token was already used; its whole session is now revoked.",
         reason="REFRESH_TOKEN_REUSED",
     )
 
 
-def _rotate(row: RefreshToken | None, *, now: datetime, expired_at: datetime | None) -> IssuedToken:
+def _reuse_detected(session: ChatSession, *, now: datetime) -> None:
+    from chatrooms import services  # services imports this module
+
+    revoke_sessions(
+        ChatSession.objects.filter(pk=session.pk),
+        reason=SessionRevocation.REFRESH_REUSED,
+        now=now,
+    )
+    services.audit_record(
+        actor=Actor.system("refresh-token-reuse", source=AuditSource.API),
+        action=AuditAction.TOKEN_REUSE,
+        room=session.room,
+        target_type="session",
+        target_id=session.pk,
+        after={"subject": session.subject, "role": session.role, "session": str(session.pk)},
+    )
+
+
+def _rotate(
+    row: RefreshToken | None,
+    session: ChatSession | None,
+    *,
+    now: datetime,
+    expired_at: datetime | None,
+) -> IssuedToken:
     if row is None:
         raise Unauthenticated(
             "The refresh token is not recognised.", reason="REFRESH_TOKEN_UNKNOWN"
         )
-    if row.revoked_at is not None:
+    if session is None:
+        raise Unauthenticated(
+            "The refresh token predates sessions; mint a new token.",
+            reason="REFRESH_TOKEN_REVOKED",
+        )
+    if row.revoked_at is not None or session.revoked_at is not None:
         raise Unauthenticated("The refresh token has been revoked.", reason="REFRESH_TOKEN_REVOKED")
-    if row.expires_at <= now:
+    if min(row.expires_at, session.expires_at) <= now:
         raise Unauthenticated("The refresh token has expired.", reason="REFRESH_TOKEN_EXPIRED")
+    if not key_accepted(session.key_id):
+        raise Unauthenticated(
+            "The refresh token's signing key was retired.", reason="REFRESH_TOKEN_REVOKED"
+        )
     if not Chatroom.objects.filter(pk=row.room_id).exists():
         raise Unauthenticated("The chatroom no longer exists.", reason="CHATROOM_GONE")
     row.used_at = now
     row.save(update_fields=["used_at"])
-    expires_at = _token_expiry(expired_at)
-    role = Role(row.role)
-    token, claims = _encode(
-        room_id=row.room_id,
-        subject=row.subject,
-        device_id=row.device_id,
-        name=row.name,
-        role=role,
-        expires_at=expires_at,
-    )
-    refresh, refresh_ttl = _new_refresh_token(
-        room_id=row.room_id,
-        subject=row.subject,
-        device_id=row.device_id,
-        name=row.name,
-        role=role,
-        family=row.family,
-    )
+    session.name = row.name  # PUT /chatrooms/users renames through the refresh tokens
+    session.key_id = signing_key()[0]  # the session moves to the key that signs now
+    session.save(update_fields=["name", "key_id"])
+    expires_at = _token_expiry(expired_at, limit=session.expires_at)
+    token, claims = _encode(session=session, expires_at=expires_at)
+    refresh = _new_refresh_token(session)
     return IssuedToken(
         token=token,
-        expires_in=max(0, int((expires_at - now).total_seconds())),
+        expires_in=_seconds_until(expires_at, now),
         refresh_token=refresh,
-        refresh_expires_in=refresh_ttl,
+        refresh_expires_in=_seconds_until(session.expires_at, now),
         claims=claims,
+        session=session,
     )
+
+
+def revoke_sessions(sessions, *, reason: SessionRevocation, now: datetime) -> list[uuid.UUID]:
+    """Revoke the live sessions among ``sessions`` (a queryset) and their refresh
+    tokens; bump each affected room's revocation_version in this transaction, so every
+    process sees the revocation on its next request; after commit, have the broker
+    disconnect their users. Returns the ids of the sessions revoked. The caller audits."""
+    live = sessions.filter(revoked_at__isnull=True, expires_at__gt=now)
+    ids, pairs = [], set()
+    for pk, room_id, subject in live.values_list("pk", "room_id", "subject"):
+        ids.append(pk)
+        pairs.add((room_id, subject))
+    if not ids:
+        return []
+    ChatSession.objects.filter(pk__in=ids).update(revoked_at=now, revoked_reason=reason)
+    RefreshToken.objects.filter(session__in=ids, revoked_at__isnull=True).update(revoked_at=now)
+    rooms = sorted({room_id for room_id, _ in pairs})
+    Chatroom.objects.filter(pk__in=rooms).update(revocation_version=F("revocation_version") + 1)
+    for room_id, subject in sorted(pairs):
+        publisher.end_sessions(room=room_id, user=subject)
+    return ids
+
+
+def revoked_sessions(room: Chatroom) -> frozenset[str]:
+    """The ids of the room's revoked, unexpired sessions that its
+    ``sessions_revoked_before`` does not already cover.
+
+    Cached under the room's revocation_version, which every revocation bumps in its
+    own transaction: a process that loaded the room after a revocation committed asks
+    for a key that did not exist before it, so no revocation is ever served stale. On
+    a cache miss or outage one indexed query builds the set (never fails open)."""
+    if not room.revocation_version:
+        return frozenset()  # nothing in this room was ever revoked
+    key = f"chatrooms:revoked-sessions:{room.pk}:{room.revocation_version}"
+    revoked = caching.get(key)
+    if revoked is None:
+        rows = ChatSession.objects.filter(
+            room=room, revoked_at__isnull=False, expires_at__gt=timezone.now()
+        )
+        if room.sessions_revoked_before is not None:
+            rows = rows.filter(revoked_at__gt=room.sessions_revoked_before)
+        revoked = frozenset(str(pk) for pk in rows.values_list("pk", flat=True))
+        caching.set(key, revoked, REVOKED_SESSIONS_CACHE_SECONDS)
+    return revoked
+
+
+def _require_not_revoked(room: Chatroom, *, session_id: str, issued_at: int) -> None:
+    cutoff = room.sessions_revoked_before
+    # iat has whole seconds: a token issued within the second of a room-wide revocation
+    # counts as issued before it (refused), never the other way round.
+    revoked = cutoff is not None and issued_at <= int(cutoff.timestamp())
+    if revoked or session_id in revoked_sessions(room):
+        raise Unauthenticated("The chatroom token has been revoked.", reason="TOKEN_REVOKED")
 
 
 def chatroom_token_verify(
     token: str, *, token_type: str = TOKEN_TYPE
 ) -> tuple[TokenClaims, Chatroom]:
-    """Check a token's signature, expiry and room; return its claims and the room.
+    """Check a token's signing key, signature, expiry, room and session; return its
+    claims and the room.
 
     ``token_type`` is the ``type`` claim required: chatroom tokens, or the signed
     MQTT client ids that GET /chatrooms/config issues (``realtime_client_id``).
+    A token without a ``kid`` header is read as signed by the default key; one
+    without a ``sid`` claim (minted before sessions existed) is refused.
     """
     try:
+        secret = key_secret(jwt.get_unverified_header(token).get("kid"))
+        if secret is None:
+            raise jwt.InvalidTokenError("unknown or retired signing key")
         payload = jwt.decode(
             token,
-            token_secret(),
+            secret,
             algorithms=[TOKEN_ALGORITHM],
             issuer=settings.CHATROOM_TOKEN_ISSUER,
-            options={"require": ["exp", "iat", "sub", "chat_id", "roles", "jti"]},
+            options={"require": ["exp", "iat", "sub", "chat_id", "roles", "jti", "sid"]},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("The chatroom token has expired.", reason="TOKEN_EXPIRED") from None
@@ -387,9 +582,11 @@ def chatroom_token_verify(
         roles = payload["roles"]
         role = Role(roles[0]) if isinstance(roles, list) and roles else None
         chat_id = uuid.UUID(payload["chat_id"])
+        session_id = str(uuid.UUID(payload["sid"]))
+        issued_at = int(payload["iat"])
         if payload.get("type") != token_type or role is None:
             raise ValueError
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError):
         raise Unauthenticated("The chatroom token is invalid.", reason="TOKEN_INVALID") from None
     try:
         room = Chatroom.objects.get(pk=chat_id)
@@ -397,6 +594,7 @@ def chatroom_token_verify(
         room = None
     if room is None:
         raise Unauthenticated("The chatroom of this token does not exist.", reason="CHATROOM_GONE")
+    _require_not_revoked(room, session_id=session_id, issued_at=issued_at)
     claims = TokenClaims(
         subject=str(payload["sub"]),
         chat_id=chat_id,
@@ -405,6 +603,7 @@ def chatroom_token_verify(
         role=role,
         expires_at=datetime.fromtimestamp(payload["exp"], tz=UTC),
         jti=str(payload["jti"]),
+        session_id=session_id,
     )
     return claims, room
 
@@ -415,7 +614,8 @@ CLIENT_ID_TYPE = "mqtt-client"
 def realtime_client_id(claims: TokenClaims) -> str:
     """An MQTT client id that is itself a credential: the token's claims, signed, as a
     JWT of another type. For clients whose token travels only in the WebSocket URL,
-    which the broker cannot read (docs/realtime.md)."""
+    which the broker cannot read (docs/realtime.md). It names the token's session, so
+    revoking the session or retiring the key refuses it too."""
     payload = {
         "iss": settings.CHATROOM_TOKEN_ISSUER,
         "type": CLIENT_ID_TYPE,
@@ -427,13 +627,16 @@ def realtime_client_id(claims: TokenClaims) -> str:
         "iat": int(timezone.now().timestamp()),
         "exp": int(claims.expires_at.timestamp()),
         "jti": claims.jti,
+        "sid": claims.session_id,
     }
-    return jwt.encode(payload, token_secret(), algorithm=TOKEN_ALGORITHM)
+    kid, secret = signing_key()
+    return jwt.encode(payload, secret, algorithm=TOKEN_ALGORITHM, headers={"kid": kid})
 
 
 def realtime_signature(token: str) -> str:
     """What a broker's custom authorizer can check the token against."""
-    digest = hmac.new(token_secret().encode(), token.encode(), hashlib.sha256).digest()
+    _kid, secret = signing_key()
+    digest = hmac.new(secret.encode(), token.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

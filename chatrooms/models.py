@@ -110,6 +110,20 @@ class Chatroom(models.Model):
         help_text="Bumped by every write that changes the room's API state; names the "
         "cached rendering of that state.",
     )
+    revocation_version = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Bumped (with F()) in the transaction of every revocation of a session of "
+        "this room; names the cached set of its revoked sessions (auth.revoked_sessions).",
+    )
+    sessions_revoked_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Every token of this room issued up to this moment is revoked "
+        "(services.room_sessions_revoke), without listing each session.",
+    )
     counts_rolled_up_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -468,15 +482,99 @@ class Role(models.TextChoices):
     ADMIN = "ROLE_ADMIN", "Admin"
 
 
+class SessionRevocation(models.TextChoices):
+    API_KEY_REVOKED = "api_key_revoked", "The API key that minted it was revoked"
+    REFRESH_REUSED = "refresh_token_reused", "Its refresh token was used twice"
+    STAFF = "staff", "Ended by staff"
+
+
+class ChatSession(models.Model):
+    """Everything one mint gave out: its tokens, refresh tokens and signed client ids.
+
+    Every access token names its session (the ``sid`` claim); revoking the session
+    revokes them all at once. ``expires_at`` is fixed at the mint: refreshing never
+    extends it, and no token of the session outlives it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="sessions")
+    subject = models.CharField(max_length=128)
+    device_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=128)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    # PROTECT: a session whose key row vanished could no longer be revoked with it.
+    api_key = models.ForeignKey(
+        "ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sessions",
+        help_text="The API key that minted it (empty when the server or staff did).",
+    )
+    minted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The staff user whose console or admin action minted it.",
+    )
+    key_id = models.CharField(
+        max_length=32, help_text="The signing key (kid) of its newest tokens."
+    )
+    refreshable = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(help_text="Absolute: refreshing never extends it.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, choices=SessionRevocation.choices, blank=True)
+
+    class Meta:
+        verbose_name = "chatroom session"
+        ordering = ["-created_at"]
+        indexes = [
+            # The revocation check's one query: a room's revoked, unexpired sessions.
+            models.Index(
+                fields=["room", "expires_at"],
+                condition=Q(revoked_at__isnull=False),
+                name="chatrooms_session_revoked_idx",
+            ),
+            models.Index(
+                fields=["room", "subject"],
+                condition=Q(revoked_at__isnull=True),
+                name="chatrooms_session_user_idx",
+            ),
+            models.Index(
+                fields=["api_key"],
+                condition=Q(revoked_at__isnull=True),
+                name="chatrooms_session_key_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.subject} ({self.get_role_display()}) in {self.room_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
 class RefreshToken(models.Model):
     """A chatroom refresh token, stored as a hash and usable once.
 
-    Each use issues a new token in the same ``family``; presenting a used one
-    again means it leaked, so the whole family is revoked.
+    Each use issues a new token in the same session (``family`` is the session's
+    id); presenting a used one again means it leaked, so the whole session is
+    revoked. Rows without a session predate sessions and are refused.
     """
 
     token_hash = models.CharField(max_length=64, unique=True)
     family = models.UUIDField(default=uuid.uuid4, db_index=True)
+    session = models.ForeignKey(
+        ChatSession,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="refresh_tokens",
+    )
     room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="+")
     subject = models.CharField(max_length=128)
     device_id = models.CharField(max_length=128)
@@ -514,6 +612,9 @@ class AuditAction(models.TextChoices):
     POLL_ARCHIVE = "poll.archive", "Poll archived"
     API_KEY_CREATE = "api_key.create", "API key created"
     API_KEY_REVOKE = "api_key.revoke", "API key revoked"
+    TOKEN_MINT = "token.mint", "Chatroom token minted"
+    TOKEN_REUSE = "token.reuse", "Refresh token reuse detected"
+    SESSIONS_REVOKE = "sessions.revoke", "Sessions ended"
 
 
 class ActorKind(models.TextChoices):

@@ -47,6 +47,7 @@ from chatrooms.models import (
     ChatMessage,
     ChatMode,
     Chatroom,
+    ChatSession,
     ChatStatus,
     CounterIncrement,
     CustomCounter,
@@ -59,6 +60,7 @@ from chatrooms.models import (
     PollType,
     PollVote,
     RefreshToken,
+    SessionRevocation,
     SlowModeSend,
     counter_key_validator,
 )
@@ -243,18 +245,104 @@ def api_key_create(*, actor: Actor, name: str) -> tuple[ApiKey, str]:
 
 @transaction.atomic
 def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
+    """Revoke a key and every session it minted: their tokens, refresh tokens and
+    live realtime connections stop working at once."""
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        revoked = auth.revoke_sessions(
+            ChatSession.objects.filter(api_key=api_key),
+            reason=SessionRevocation.API_KEY_REVOKED,
+            now=api_key.revoked_at,
+        )
         audit_record(
             actor=actor,
             action=AuditAction.API_KEY_REVOKE,
             target_type="api_key",
             target_id=api_key.prefix,
             before={"name": api_key.name},
+            after={"sessions_revoked": len(revoked)},
         )
     return api_key
+
+
+# --- Sessions (chatroom tokens) -------------------------------------------------------
+
+
+@transaction.atomic
+def session_revoke(*, actor: Actor, session: ChatSession, reason: str = "") -> bool:
+    """End one session: its tokens and refresh tokens stop working at once, and its
+    user's realtime connections in the room are closed. False if it had already ended."""
+    now = timezone.now()
+    revoked = auth.revoke_sessions(
+        ChatSession.objects.filter(pk=session.pk), reason=SessionRevocation.STAFF, now=now
+    )
+    if revoked:
+        audit_record(
+            actor=actor,
+            action=AuditAction.SESSIONS_REVOKE,
+            room=session.room,
+            target_type="session",
+            target_id=session.pk,
+            reason=reason,
+            after={"subject": session.subject, "sessions_revoked": 1},
+        )
+    return bool(revoked)
+
+
+@transaction.atomic
+def user_sessions_revoke(*, actor: Actor, room: Chatroom, user_id: str, reason: str = "") -> int:
+    """End every session of one user (token subject) in a room, and close their
+    realtime connections there. Returns how many sessions ended."""
+    user_id = user_id.strip()
+    if not user_id:
+        raise InvalidArgument("Name the user.", field_violations=[("user_id", "Required.")])
+    revoked = auth.revoke_sessions(
+        ChatSession.objects.filter(room=room, subject=user_id),
+        reason=SessionRevocation.STAFF,
+        now=timezone.now(),
+    )
+    # Even with no session to end, close connections: the user may hold a token
+    # minted before sessions existed (refused at its next CONNECT anyway).
+    publisher.end_sessions(room=room.pk, user=user_id)
+    audit_record(
+        actor=actor,
+        action=AuditAction.SESSIONS_REVOKE,
+        room=room,
+        target_type="user",
+        target_id=user_id,
+        reason=reason,
+        after={"sessions_revoked": len(revoked)},
+    )
+    return len(revoked)
+
+
+@transaction.atomic
+def room_sessions_revoke(*, actor: Actor, room: Chatroom, reason: str = "") -> int:
+    """End every session in a room: every token issued for it until now stops working
+    (``sessions_revoked_before``, so the check stays one comparison however many there
+    were), refresh tokens included, and every realtime connection to it is closed.
+    Returns how many sessions ended."""
+    room = _lock_room(room)
+    now = timezone.now()
+    live = ChatSession.objects.filter(room=room, revoked_at__isnull=True, expires_at__gt=now)
+    count = live.update(revoked_at=now, revoked_reason=SessionRevocation.STAFF)
+    RefreshToken.objects.filter(room=room, revoked_at__isnull=True).update(revoked_at=now)
+    Chatroom.objects.filter(pk=room.pk).update(
+        sessions_revoked_before=now, revocation_version=F("revocation_version") + 1
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.SESSIONS_REVOKE,
+        room=room,
+        target_type="chatroom",
+        target_id=room.pk,
+        reason=reason,
+        after={"sessions_revoked": count},
+    )
+    publisher.end_sessions(room=room.pk)
+    return count
 
 
 # --- Room state ---------------------------------------------------------------------
@@ -594,6 +682,9 @@ def user_rename(*, actor: Actor, room: Chatroom, custom_name: str) -> None:
     RefreshToken.objects.filter(
         room=room, subject=actor.id, revoked_at__isnull=True, used_at__isnull=True
     ).update(name=name)
+    ChatSession.objects.filter(room=room, subject=actor.id, revoked_at__isnull=True).update(
+        name=name
+    )
     audit_record(
         actor=actor,
         action=AuditAction.USER_RENAME,

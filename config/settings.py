@@ -351,9 +351,75 @@ if CHATROOM_INCREMENT_VALUE_RATE and CHATROOM_INCREMENT_VALUE_RATE.count < 10_00
 CHATROOM_MESSAGE_TTL = timedelta(seconds=env_int("CHATROOM_MESSAGE_TTL_SECONDS", 86400))
 CHATROOM_BATCH_WINDOW = timedelta(milliseconds=env_int("CHATROOM_BATCH_WINDOW_MS", 1000))
 
-# Chatroom tokens (JWT, HS256). The signing secret defaults to one derived from
-# SECRET_KEY; set CHATROOM_TOKEN_SECRET to rotate it independently.
+# Chatroom tokens (JWT, HS256). The key "default" is CHATROOM_TOKEN_SECRET, or one
+# derived from SECRET_KEY when that is unset (resolved in chatrooms.auth, so tests can
+# change it).
 CHATROOM_TOKEN_SECRET = env_str("CHATROOM_TOKEN_SECRET") or None
+# Signing keys by id (the JWT header's kid): every key listed is accepted, the one
+# CHATROOM_TOKEN_SIGNING_KEY_ID names signs. "kid:secret,kid:secret"; a bare "default"
+# keeps the default key. Unset: the default key alone. A key left out is retired:
+# everything it signed stops working (docs/api.md, "Revocation").
+TOKEN_KEY_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}"
+TOKEN_KEY_MIN_SECRET_LENGTH = 32
+DEFAULT_TOKEN_KEY_ID = "default"
+
+
+def parse_token_keys(raw: str | None, signing_key_id: str | None) -> tuple[dict, str]:
+    """({kid: secret, or None for the default key}, the signing kid), or
+    ImproperlyConfigured."""
+    if raw is None or not raw.strip():
+        if signing_key_id not in (None, "", DEFAULT_TOKEN_KEY_ID):
+            raise ImproperlyConfigured(
+                "CHATROOM_TOKEN_SIGNING_KEY_ID names a key, but CHATROOM_TOKEN_KEYS is not set."
+            )
+        return {DEFAULT_TOKEN_KEY_ID: None}, DEFAULT_TOKEN_KEY_ID
+    keys: dict[str, str | None] = {}
+    for entry in raw.split(","):
+        kid, separator, secret = entry.strip().partition(":")
+        if not re.fullmatch(TOKEN_KEY_ID_PATTERN, kid):
+            raise ImproperlyConfigured(
+                f"CHATROOM_TOKEN_KEYS: a key id is 1 to 32 letters, digits, '.', '_' or '-'; "
+                f"got {kid!r}."
+            )
+        if kid in keys:
+            raise ImproperlyConfigured(f"CHATROOM_TOKEN_KEYS names the key {kid!r} twice.")
+        if kid.startswith(DEFAULT_TOKEN_KEY_ID + "-"):
+            raise ImproperlyConfigured(
+                f"CHATROOM_TOKEN_KEYS: ids starting with {DEFAULT_TOKEN_KEY_ID + '-'!r} are "
+                f"reserved for the default key; got {kid!r}."
+            )
+        if not separator and kid == DEFAULT_TOKEN_KEY_ID:
+            keys[kid] = None
+            continue
+        if len(secret) < TOKEN_KEY_MIN_SECRET_LENGTH:
+            raise ImproperlyConfigured(
+                f"CHATROOM_TOKEN_KEYS: the secret of {kid!r} must be at least "
+                f"{TOKEN_KEY_MIN_SECRET_LENGTH} characters."
+            )
+        keys[kid] = secret
+    if len(set(keys.values()) - {None}) != len([v for v in keys.values() if v is not None]):
+        raise ImproperlyConfigured("CHATROOM_TOKEN_KEYS: two keys share a secret.")
+    if not signing_key_id:
+        if len(keys) != 1:
+            raise ImproperlyConfigured(
+                "CHATROOM_TOKEN_KEYS lists several keys: set CHATROOM_TOKEN_SIGNING_KEY_ID "
+                "to the one that signs."
+            )
+        signing_key_id = next(iter(keys))
+    if signing_key_id not in keys:
+        raise ImproperlyConfigured(
+            f"CHATROOM_TOKEN_SIGNING_KEY_ID {signing_key_id!r} is not in CHATROOM_TOKEN_KEYS."
+        )
+    return keys, signing_key_id
+
+
+if CHATROOM_TOKEN_SECRET and len(CHATROOM_TOKEN_SECRET) < TOKEN_KEY_MIN_SECRET_LENGTH:
+    raise ImproperlyConfigured(
+        f"CHATROOM_TOKEN_SECRET must be at least {TOKEN_KEY_MIN_SECRET_LENGTH} characters."
+    )
+CHATROOM_TOKEN_KEYS, CHATROOM_TOKEN_SIGNING_KEY_ID = parse_token_keys(
+    env_str("CHATROOM_TOKEN_KEYS"), env_str("CHATROOM_TOKEN_SIGNING_KEY_ID")
+)
 CHATROOM_TOKEN_TTL = timedelta(seconds=env_int("CHATROOM_TOKEN_TTL_SECONDS", 86400))
 CHATROOM_REFRESH_TOKEN_TTL = timedelta(
     seconds=env_int("CHATROOM_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400)

@@ -372,6 +372,8 @@ class TokensView(ApiView):
             device_id=data.get("device_id", ""),
             name=data.get("name", ""),
             expired_at=data.get("expired_at"),
+            actor=self.actor,
+            api_key=request.auth.api_key,
         )
         return Response(render_issued(issued))
 

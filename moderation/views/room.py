@@ -172,6 +172,7 @@ def room_realtime(request, room_id):
         name=actor.name,
         expired_at=timezone.now() + REALTIME_TOKEN_LIFETIME,
         refreshable=False,  # the page asks this view again instead
+        actor=actor,
     )
     return JsonResponse(
         {
