@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.db.models import Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -27,6 +28,7 @@ from chatrooms.models import (
     BlockedUser,
     ChatMessage,
     Chatroom,
+    ChatSession,
     ChatStatus,
     CustomCounter,
     PinnedMessage,
@@ -253,7 +255,7 @@ class ChatroomAdmin(ScalableAdmin):
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
     inlines = [CustomCounterInline, ActiveBlockInline, PinnedMessageInline]
-    actions = ["mute", "unmute", "activate", "deactivate"]
+    actions = ["mute", "unmute", "activate", "deactivate", "end_sessions"]
 
     def save_model(self, request, obj, form, change):
         actor = admin_actor(request)
@@ -329,6 +331,10 @@ class ChatroomAdmin(ScalableAdmin):
             "Deactivated",
             lambda **kw: services.chatroom_change_status(status=ChatStatus.INACTIVE, **kw),
         )
+
+    @admin.action(description="End all sessions in the selected rooms")
+    def end_sessions(self, request, queryset):
+        self._bulk(request, queryset, "Ended every session in", services.room_sessions_revoke)
 
     def has_delete_permission(self, request, obj=None):
         return False  # rooms are deactivated, not deleted: the audit log points at them
@@ -739,6 +745,58 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
         if obj.room_id is None:
             return "-"
         return format_html('<a href="../chatroom/{}/change/">{}</a>', obj.room_id, obj.room_id)
+
+
+# --- Sessions (chatroom tokens) ------------------------------------------------------
+
+
+class SessionStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(ReadOnlyAdmin):
+    """Who holds tokens for which room, minted by which key or staff user; revoke here."""
+
+    list_display = [
+        "created_at",
+        "room",
+        "subject",
+        "name",
+        "role",
+        "api_key",
+        "minted_by",
+        "key_id",
+        "expires_at",
+        "revoked_at",
+        "revoked_reason",
+    ]
+    list_select_related = ["room", "api_key", "minted_by"]
+    list_filter = [SessionStateFilter, "role", "revoked_reason", "key_id"]
+    search_fields = ["subject", "name"]
+    uuid_search_fields = ("pk", "room_id")
+    ordering = ["-created_at"]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke selected sessions")
+    def revoke(self, request, queryset):
+        actor = admin_actor(request)
+        revoked = sum(
+            services.session_revoke(actor=actor, session=session)
+            for session in queryset.select_related("room")
+        )
+        self.message_user(request, f"Revoked {revoked} session(s).", messages.SUCCESS)
 
 
 # --- API keys ------------------------------------------------------------------------

@@ -189,6 +189,15 @@ class UnblockForm(forms.Form):
     reason = forms.CharField(label="Reason", required=False, max_length=500)
 
 
+class EndSessionsForm(forms.Form):
+    """End one user's sessions (``user_id``) or, without it, every session of a room."""
+
+    user_id = forms.CharField(label="User id", required=False, max_length=128)
+    custom_name = forms.CharField(required=False, max_length=128, widget=forms.HiddenInput)
+    reason = forms.CharField(label="Reason", required=False, max_length=500)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
 class MessageForm(forms.Form):
     """Pin, unpin or delete one message."""
 

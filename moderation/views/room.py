@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -21,6 +22,7 @@ from moderation.forms import (
     BLOCK_DURATIONS,
     BlockForm,
     CountersForm,
+    EndSessionsForm,
     LabelForm,
     MessageForm,
     MuteForm,
@@ -323,6 +325,90 @@ def user_unblock(request, room_id):
         return f"Unblocked {block.custom_name or block.user_id}."
 
     return form_action(request, UnblockForm, unblock, back=room_url(room, "blocked"))
+
+
+# --- Sessions (chatroom tokens) ------------------------------------------------------------
+
+
+def _end_sessions(request, room, *, back: str, question, button: str, action, one_user: bool):
+    """The confirm-then-act shape of both session actions (like deleting a message)."""
+    form = EndSessionsForm(request.POST)
+    if not form.is_valid():
+        report_form_errors(request, form)
+        return redirect_back(request, back)
+    data = form.cleaned_data
+    if one_user and not data["user_id"].strip():
+        messages.error(request, "Name the user whose sessions to end.")
+        return redirect_back(request, back)
+    if not data["confirm"]:
+        return confirmation(
+            request,
+            question=question(data),
+            detail="Their chatroom tokens and refresh tokens stop working at once and their "
+            "realtime connections are closed. A client needs a newly minted token to come back.",
+            button=button,
+            action_url=request.path,
+            cancel_url=safe_next(request, back),
+            fields={"user_id": data["user_id"], "custom_name": data["custom_name"]},
+            reason=True,
+        )
+    run_action(request, lambda: action(data))
+    return redirect_back(request, back)
+
+
+@room_admin_required
+@require_POST
+def user_sessions_end(request, room_id):
+    """End one user's sessions in this room: every token minted for them stops working."""
+    room = room_or_404(room_id)
+
+    def who(data):
+        return data["custom_name"] or data["user_id"]
+
+    def end(data):
+        ended = services.user_sessions_revoke(
+            actor=staff_actor(request),
+            room=room,
+            user_id=data["user_id"],
+            reason=data["reason"],
+        )
+        return f"Ended {ended} session(s) of {who(data)}. Their tokens no longer work."
+
+    return _end_sessions(
+        request,
+        room,
+        back=room_url(room),
+        question=lambda data: f"End every session of {who(data)} in this room?",
+        button="End their sessions",
+        action=end,
+        one_user=True,
+    )
+
+
+@room_admin_required
+@require_POST
+def room_sessions_end(request, room_id):
+    """End every session in this room: every token minted for it until now stops working."""
+    room = room_or_404(room_id)
+
+    def end(data):
+        ended = services.room_sessions_revoke(
+            actor=staff_actor(request), room=room, reason=data["reason"]
+        )
+        return (
+            f"Ended all {ended} session(s) in the room. Every client needs a newly minted "
+            "token to come back."
+        )
+
+    return _end_sessions(
+        request,
+        room,
+        back=room_url(room),
+        question=lambda _data: f"End every session in {room}?",
+        button="End all sessions",
+        action=end,
+        one_user=False,
+    )
 
 
 # --- Messages ----------------------------------------------------------------------------

@@ -4,7 +4,8 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from chatrooms import services
+from chatrooms import auth, services
+from chatrooms.errors import Unauthenticated
 from chatrooms.models import (
     ApiKey,
     AuditAction,
@@ -30,6 +31,7 @@ def populated(room, system_actor):
     poll = factories.PollFactory(room=room)
     message = factories.ChatMessageFactory(room=room)
     services.api_key_create(actor=system_actor, name="k")
+    auth.chatroom_token_issue(room=room, subject="text")
     return {"room": room, "poll": poll, "message": message}
 
 
@@ -47,6 +49,7 @@ def test_every_chatroom_model_is_registered():
         "ChatMessage",
         "AuditLogEntry",
         "ApiKey",
+        "ChatSession",
     }
 
 
@@ -250,3 +253,51 @@ def test_slow_mode_out_of_range_is_a_form_error_in_the_admin(admin_client, room)
     room.refresh_from_db()
     assert room.slow_mode_seconds == 0
     assert not AuditLogEntry.objects.filter(action=AuditAction.ROOM_SLOW_MODE).exists()
+
+
+def test_revoke_session_action_is_audited(admin_client, room, admin_user):
+    issued = auth.chatroom_token_issue(room=room, subject="troll")
+
+    response = admin_client.post(
+        reverse("admin:chatrooms_chatsession_changelist"),
+        {"action": "revoke", "_selected_action": [str(issued.session.pk)]},
+    )
+
+    assert response.status_code == 302
+    issued.session.refresh_from_db()
+    assert issued.session.revoked_at is not None
+    entry = AuditLogEntry.objects.get(action=AuditAction.SESSIONS_REVOKE)
+    assert (entry.source, entry.actor_user, entry.target_type) == (
+        AuditSource.ADMIN,
+        admin_user,
+        "session",
+    )
+    with pytest.raises(Unauthenticated):
+        auth.chatroom_token_verify(issued.token)
+
+
+def test_end_sessions_room_action_is_audited(admin_client, room):
+    issued = auth.chatroom_token_issue(room=room)
+
+    response = admin_client.post(
+        reverse("admin:chatrooms_chatroom_changelist"),
+        {"action": "end_sessions", "_selected_action": [str(room.pk)]},
+    )
+
+    assert response.status_code == 302
+    entry = AuditLogEntry.objects.get(action=AuditAction.SESSIONS_REVOKE)
+    assert (entry.source, entry.target_type) == (AuditSource.ADMIN, "chatroom")
+    with pytest.raises(Unauthenticated):
+        auth.chatroom_token_verify(issued.token)
+
+
+def test_sessions_cannot_be_edited_or_deleted_in_admin(admin_client, room):
+    issued = auth.chatroom_token_issue(room=room)
+    change = reverse("admin:chatrooms_chatsession_change", args=[issued.session.pk])
+
+    admin_client.post(change, {"subject": "someone-else"})
+
+    issued.session.refresh_from_db()
+    assert issued.session.subject != "someone-else"
+    delete = reverse("admin:chatrooms_chatsession_delete", args=[issued.session.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403

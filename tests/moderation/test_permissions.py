@@ -51,6 +51,8 @@ VIEWS = [
     ("room_counters", "room", "post", ADMINISTER),
     ("room_label", "room", "post", ADMINISTER),
     ("room_slow_mode", "room", "post", ADMINISTER),
+    ("user_sessions_end", "room", "post", ADMINISTER),
+    ("room_sessions_end", "room", "post", ADMINISTER),
     ("api_keys", "", "get", ADMINISTER),
     ("api_keys", "", "post", ADMINISTER),
     ("api_key_revoke", "key", "post", ADMINISTER),
