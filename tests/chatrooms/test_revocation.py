@@ -422,27 +422,6 @@ def test_revoked_sessions_are_refused_at_connect(api_key_client, room, system_ac
             credentials.connection_authorize(**attempt)
 
 
-def test_ending_sessions_kicks_their_realtime_connections(
-    api_key_client, room, system_actor, django_capture_on_commit_callbacks, monkeypatch
-):
-    mint(api_key_client, room, subject="troll")
-    published = []
-    # The broker is not under test here (tests/realtime covers kicks end to end): record
-    # what would be published on the control topic.
-    monkeypatch.setattr(
-        "chatrooms.realtime.publisher.publish_json", lambda *args: published.append(args)
-    )
-
-    with django_capture_on_commit_callbacks(execute=True):
-        services.user_sessions_revoke(actor=system_actor, room=room, user_id="troll")
-    with django_capture_on_commit_callbacks(execute=True):
-        services.room_sessions_revoke(actor=system_actor, room=room)
-
-    kicks = [payload["kick"] for _topic, payload in published]
-    assert {"room": str(room.pk), "user": "troll"} in kicks
-    assert {"room": str(room.pk)} in kicks
-
-
 # --- The check on every request -------------------------------------------------------
 
 
