@@ -180,9 +180,11 @@ def bearer_credential(request) -> str | None:
 TOKEN_ALGORITHM = "HS256"
 TOKEN_TYPE = "chatroom"
 DEFAULT_KEY_ID = "default"
-# How long a room's revoked-session set stays cached. Its key names the room's
-# revocation_version, so a revocation never waits for this: it only bounds memory.
+# How long a room's revoked-session set stays in the shared cache, and for how many rooms
+# each process keeps it. Its key names the room's revocation_version, so a revocation
+# never waits for either: they only bound memory.
 REVOKED_SESSIONS_CACHE_SECONDS = 3600
+REVOKED_SESSIONS_PROCESS_ROOMS = 1024
 
 
 def token_secret() -> str:
@@ -524,20 +526,27 @@ def revoked_sessions(room: Chatroom) -> frozenset[str]:
     """The ids of the room's revoked, unexpired sessions that its
     ``sessions_revoked_before`` does not already cover.
 
-    Cached under the room's revocation_version, which every revocation bumps in its
-    own transaction: a process that loaded the room after a revocation committed asks
-    for a key that did not exist before it, so no revocation is ever served stale. On
-    a cache miss or outage one indexed query builds the set (never fails open)."""
+    Named by the room's revocation_version, which every revocation bumps in its own
+    transaction: a process that loaded the room after a revocation committed asks for a
+    key that did not exist before it, so no revocation is ever served stale. The value
+    under a key never changes (sessions that expire later stay in it, harmlessly), so
+    it is kept in this process (an LRU), then in the shared cache; on a miss or a cache
+    outage one indexed query builds it (never failing open)."""
     if not room.revocation_version:
         return frozenset()  # nothing in this room was ever revoked
-    key = f"chatrooms:revoked-sessions:{room.pk}:{room.revocation_version}"
+    return _revoked_sessions(room.pk, room.revocation_version, room.sessions_revoked_before)
+
+
+@lru_cache(maxsize=REVOKED_SESSIONS_PROCESS_ROOMS)
+def _revoked_sessions(room_id, version: int, cutoff: datetime | None) -> frozenset[str]:
+    key = f"chatrooms:revoked-sessions:{room_id}:{version}"
     revoked = caching.get(key)
     if revoked is None:
         rows = ChatSession.objects.filter(
-            room=room, revoked_at__isnull=False, expires_at__gt=timezone.now()
+            room_id=room_id, revoked_at__isnull=False, expires_at__gt=timezone.now()
         )
-        if room.sessions_revoked_before is not None:
-            rows = rows.filter(revoked_at__gt=room.sessions_revoked_before)
+        if cutoff is not None:
+            rows = rows.filter(revoked_at__gt=cutoff)
         revoked = frozenset(str(pk) for pk in rows.values_list("pk", flat=True))
         caching.set(key, revoked, REVOKED_SESSIONS_CACHE_SECONDS)
     return revoked
