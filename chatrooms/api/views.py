@@ -396,7 +396,8 @@ class RefreshTokenView(ApiView):
         summary="Refresh chatroom token",
         description="Exchanges a refresh token for a new token. Each refresh token works "
         "once: the response carries its replacement (`refresh_token`, an extension). "
-        "Presenting a used refresh token again revokes all tokens descended from it.",
+        "Presenting a used refresh token again revokes its whole session, access tokens "
+        "included. Refreshing never extends the session's lifetime, fixed at the mint.",
         request=s.RefreshTokenInput,
         responses=responses(s.RefreshOutput),
         tags=["Chatroom"],

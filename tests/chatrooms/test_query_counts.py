@@ -56,6 +56,34 @@ def test_room_state_query_count_does_not_grow(
     assert len(chat["active_poll"]["multi_choice"]["options"]) == max(2, n)
 
 
+@pytest.mark.parametrize("n", [1, 200])
+def test_revoked_sessions_cost_one_query_then_none(
+    admin_token_client, room, n, django_assert_num_queries
+):
+    for i in range(n):
+        token_client(room, Role.VIEWER, subject=f"gone-{i}")
+    services.room_sessions_revoke(actor=Actor.system("tests"), room=room)
+    fresh = token_client(room, Role.ADMIN, subject="host")
+    # Tokens carry whole seconds: move the room-wide revocation back past this second.
+    Chatroom.objects.filter(pk=room.pk).update(
+        sessions_revoked_before=timezone.now() - timedelta(seconds=2)
+    )
+    for i in range(n):
+        services.user_sessions_revoke(actor=Actor.system("tests"), room=room, user_id="x")
+        services.session_revoke(
+            actor=Actor.system("tests"),
+            session=token_client(room, Role.VIEWER, subject=f"late-{i}").issued.session,
+        )
+    rolled_up_recently(room)
+
+    with django_assert_num_queries(6):
+        # 1 the token's room; 2 its revoked sessions (nothing cached yet); 3 the active
+        # poll (none, so no options); 4 active blocks; 5 pins; 6 counters
+        assert fresh.get(f"{B}/chatrooms").status_code == 200
+    with django_assert_num_queries(1):  # the token's room; the revoked set and state cached
+        assert fresh.get(f"{B}/chatrooms").status_code == 200
+
+
 @pytest.mark.parametrize("n", [1, 100])
 def test_history_query_count_does_not_grow(viewer_token_client, room, n, django_assert_num_queries):
     for _ in range(n):
