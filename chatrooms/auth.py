@@ -372,6 +372,10 @@ def chatroom_token_issue(
         created_at=now,
         expires_at=now + settings.CHATROOM_REFRESH_TOKEN_TTL if refreshable else expires_at,
     )
+    if api_key is not None and not ApiKey.objects.filter(pk=api_key.pk, revoked_at=None).exists():
+        # The key was revoked while this mint waited on its row (the insert above): the
+        # revocation could not see this session, so it must not exist.
+        raise Unauthenticated("The API key has been revoked.", reason="API_KEY_REVOKED")
     # No token outlives its session: a revoked session's id then stays in the revoked
     # set for as long as any of its tokens could be presented.
     expires_at = min(expires_at, session.expires_at)
@@ -413,15 +417,18 @@ def chatroom_token_refresh(
     uses it twice.
     """
     with transaction.atomic():
-        row = (
-            RefreshToken.objects.select_for_update(of=("self",))
-            .filter(token_hash=hash_secret(refresh_token))
+        token_hash = hash_secret(refresh_token)
+        session = None
+        session_id = (
+            RefreshToken.objects.filter(token_hash=token_hash)
+            .values_list("session_id", flat=True)
             .first()
         )
-        session = None
-        if row is not None and row.session_id is not None:
-            # Locked too, so a revocation and a refresh of one session never interleave.
-            session = ChatSession.objects.select_for_update().get(pk=row.session_id)
+        if session_id is not None:
+            # The session first, then the token: the order revocations lock them in, so
+            # a refresh and a revocation of one session queue instead of deadlocking.
+            session = ChatSession.objects.select_for_update().get(pk=session_id)
+        row = RefreshToken.objects.select_for_update().filter(token_hash=token_hash).first()
         now = timezone.now()
         reused = row is not None and row.used_at is not None
         if reused:

@@ -324,7 +324,8 @@ def room_sessions_revoke(*, actor: Actor, room: Chatroom, reason: str = "") -> i
     (``sessions_revoked_before``, so the check stays one comparison however many there
     were), refresh tokens included, and every realtime connection to it is closed.
     Returns how many sessions ended."""
-    room = _lock_room(room)
+    # Sessions, then refresh tokens, then the room: the order auth.revoke_sessions and
+    # refreshes lock them in.
     now = timezone.now()
     live = ChatSession.objects.filter(room=room, revoked_at__isnull=True, expires_at__gt=now)
     count = live.update(revoked_at=now, revoked_reason=SessionRevocation.STAFF)

@@ -194,3 +194,29 @@ def test_in_slow_mode_concurrent_sends_of_one_user_let_exactly_one_through(hot_r
     assert statuses[:8].count(200) == 1 and statuses[:8].count(429) == 7
     assert statuses[8:].count(200) == 1 and statuses[8:].count(429) == 7
     assert sorted(ChatMessage.objects.values_list("user_id", flat=True)) == ["ann", "bob"]
+
+
+def test_refreshes_racing_revocations_neither_deadlock_nor_survive(hot_room):
+    """Refreshes lock a session before its refresh token, as revocations do (issue 9, #1)."""
+    actor = Actor.system("tests")
+    minted = [auth.chatroom_token_issue(room=hot_room, subject=f"u{i % 4}") for i in range(16)]
+
+    def refresh(issued):
+        def job():
+            try:
+                return auth.chatroom_token_refresh(refresh_token=issued.refresh_token).token
+            except auth.Unauthenticated:
+                return None
+
+        return job
+
+    def end(user_id):
+        return lambda: services.user_sessions_revoke(actor=actor, room=hot_room, user_id=user_id)
+
+    jobs = [refresh(issued) for issued in minted] + [end(f"u{i}") for i in range(4)]
+    tokens = run_together(jobs)[:16]
+
+    # Every session ended: whatever a refresh returned before its revocation is refused.
+    for token in filter(None, tokens):
+        with pytest.raises(auth.Unauthenticated):
+            auth.chatroom_token_verify(token)

@@ -494,3 +494,13 @@ def test_the_revocation_check_counts_its_query(
     # 1 the token's room; 2 the room's revoked sessions (cache miss)
     assert len(cold.captured_queries) == 2
     assert "chatrooms_chatsession" in cold.captured_queries[1]["sql"]
+
+
+def test_a_mint_with_a_key_revoked_meanwhile_leaves_no_session(api_key, room, system_actor):
+    stale = api_key[0]  # authenticated before the revocation below
+    services.api_key_revoke(actor=system_actor, api_key=api_key[0])
+
+    with pytest.raises(Unauthenticated):
+        auth.chatroom_token_issue(room=room, api_key=stale)
+
+    assert not ChatSession.objects.exists()
