@@ -303,9 +303,10 @@ def user_sessions_revoke(*, actor: Actor, room: Chatroom, user_id: str, reason: 
         reason=SessionRevocation.STAFF,
         now=timezone.now(),
     )
-    # Even with no session to end, close connections: the user may hold a token
-    # minted before sessions existed (refused at its next CONNECT anyway).
-    publisher.end_sessions(room=room.pk, user=user_id)
+    if not revoked:
+        # Nothing to end, but close connections anyway: the user may hold a token minted
+        # before sessions existed (refused at its next CONNECT).
+        publisher.end_sessions(room=room.pk, user=user_id)
     audit_record(
         actor=actor,
         action=AuditAction.SESSIONS_REVOKE,
