@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatrooms', '0007_audit_actor_indexes'),
+        ("chatrooms", "0008_slow_mode"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditlogentry',
             name='action',
-            field=models.CharField(choices=[('room.create', 'Room created'), ('room.update', 'Room updated'), ('room.mute', 'Room muted'), ('room.unmute', 'Room unmuted'), ('room.change_status', 'Room status changed'), ('counters.update', 'Counters configured'), ('viewer_info.update', 'Viewer info changed'), ('user.block', 'User blocked'), ('user.unblock', 'User unblocked'), ('user.rename', 'User renamed'), ('message.pin', 'Message pinned'), ('message.unpin', 'Message unpinned'), ('message.delete', 'Message deleted'), ('poll.create', 'Poll created'), ('poll.update', 'Poll edited'), ('poll.delete', 'Poll deleted'), ('poll.start', 'Poll started'), ('poll.close', 'Poll closed'), ('poll.archive', 'Poll archived'), ('api_key.create', 'API key created'), ('api_key.revoke', 'API key revoked'), ('token.mint', 'Chatroom token minted'), ('token.reuse', 'Refresh token reuse detected'), ('sessions.revoke', 'Sessions ended')], max_length=32),
+            field=models.CharField(choices=[('room.create', 'Room created'), ('room.update', 'Room updated'), ('room.mute', 'Room muted'), ('room.unmute', 'Room unmuted'), ('room.change_status', 'Room status changed'), ('room.slow_mode', 'Slow mode changed'), ('counters.update', 'Counters configured'), ('viewer_info.update', 'Viewer info changed'), ('user.block', 'User blocked'), ('user.unblock', 'User unblocked'), ('user.rename', 'User renamed'), ('message.pin', 'Message pinned'), ('message.unpin', 'Message unpinned'), ('message.delete', 'Message deleted'), ('poll.create', 'Poll created'), ('poll.update', 'Poll edited'), ('poll.delete', 'Poll deleted'), ('poll.start', 'Poll started'), ('poll.close', 'Poll closed'), ('poll.archive', 'Poll archived'), ('api_key.create', 'API key created'), ('api_key.revoke', 'API key revoked'), ('token.mint', 'Chatroom token minted'), ('token.reuse', 'Refresh token reuse detected'), ('sessions.revoke', 'Sessions ended')], max_length=32),
         ),
         migrations.CreateModel(
             name='ChatSession',
