@@ -110,9 +110,13 @@ INSTALLED_APPS = [
     "axes",
     "chatrooms",
     "moderation",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz are answered before any host check, redirect, session
+    # or CSRF work (ops/health.py).
+    "ops.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.ops.test_checks import shipped_static_files, write_manifest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,7 +36,9 @@ def test_malformed_boolean_is_a_startup_error():
     assert "DJANGO_DEBUG must be a boolean" in result.stderr
 
 
-def test_check_deploy_is_clean_with_production_settings():
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    # After collectstatic: without its manifest `check --deploy` fails (tests/ops).
+    write_manifest(tmp_path, shipped_static_files())
     result = run_manage(
         "check",
         "--deploy",
@@ -42,6 +46,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "WARNING",
         DJANGO_SECRET_KEY="x7!" + "k" * 60 + "Qz9#-production-like-secret",
         DJANGO_ALLOWED_HOSTS="chat.example.com",
+        DJANGO_STATIC_ROOT=str(tmp_path),
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
