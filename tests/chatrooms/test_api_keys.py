@@ -5,9 +5,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from chatrooms import services
-from chatrooms.models import ApiKey, AuditAction, AuditLogEntry
+from chatrooms.models import ApiKey, AuditAction, AuditLogEntry, AuditSource
 from tests.chatrooms.helpers import assert_status
 
 URL = "/bv/chatroom/v1/chatrooms"
@@ -60,3 +61,53 @@ def test_create_api_key_command_prints_only_the_key(anon_client):
     assert plaintext.startswith(f"crk_{key.prefix}_")
     response = anon_client.post(URL, {}, format="json", HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     assert response.status_code == 200
+
+
+def test_create_api_key_command_is_audited_as_the_command(anon_client):
+    out = StringIO()
+
+    call_command("create_api_key", "--name", "first key", stdout=out, stderr=StringIO())
+
+    key = ApiKey.objects.get(name="first key")
+    entry = AuditLogEntry.objects.get(action=AuditAction.API_KEY_CREATE)
+    assert (entry.target_id, entry.source, entry.actor_name) == (
+        key.prefix,
+        AuditSource.COMMAND,
+        "manage.py create_api_key",
+    )
+    assert entry.after == {"name": "first key", "prefix": key.prefix}
+    assert out.getvalue().strip().startswith(f"crk_{key.prefix}_")
+
+
+def test_create_api_key_command_records_the_staff_user_who_created_it(django_user_model):
+    admin = django_user_model.objects.create_superuser("admin", "a@example.com", "pw-xyz-123")
+    err = StringIO()
+
+    call_command(
+        "create_api_key", "--name", "ops", "--created-by", "admin", stdout=StringIO(), stderr=err
+    )
+
+    key = ApiKey.objects.get(name="ops")
+    assert key.created_by == admin
+    entry = AuditLogEntry.objects.get(action=AuditAction.API_KEY_CREATE)
+    assert (entry.actor_user, entry.source) == (admin, AuditSource.COMMAND)
+    # The note goes to stderr, never mixed with the key on stdout.
+    assert "not shown again" in err.getvalue()
+    assert key.prefix in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "A key needs a name"),
+        (("--name", "   "), "A key needs a name"),
+        (("--name", "a", "--created-by", "nobody"), "There is no staff user 'nobody'"),
+        (("one", "--name", "other"), "Give the name once"),
+    ],
+)
+def test_create_api_key_command_refuses_without_a_name_or_a_known_creator(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("create_api_key", *args, stdout=StringIO(), stderr=StringIO())
+
+    assert not ApiKey.objects.exists()
+    assert not AuditLogEntry.objects.exists()
