@@ -68,3 +68,12 @@ bench: $(VENV)/.installed
 .PHONY: bench-realtime
 bench-realtime: $(VENV)/.installed $(BROKER_PLUGIN)
 	$(BIN)/python bench/realtime.py $(BENCH_ARGS)
+
+# The production stack from deploy/ on this machine, checked end to end (README "Deploy";
+# bench/prod_check.py): PostgreSQL (a fresh database, dropped after), nginx, gunicorn, the
+# broker, the realtime worker and the relay as the systemd units start them. CI runs it.
+# PROD_CHECK_ARGS='--keep' keeps the logs and rendered files.
+PROD_CHECK_ARGS ?=
+.PHONY: prod-check
+prod-check: $(VENV)/.installed $(BROKER_PLUGIN)
+	$(BIN)/python bench/prod_check.py $(PROD_CHECK_ARGS)
