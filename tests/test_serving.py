@@ -13,6 +13,7 @@ here reads the database. bench/slow_clients.py measures the same (docs/performan
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 from pathlib import Path
@@ -187,3 +188,41 @@ def test_the_shipped_site_is_what_runs():
     # Everything else is the shipped text, line for line.
     kept = [line for line in text.splitlines() if line in rendered.splitlines()]
     assert len(text.splitlines()) - len(kept) == 9
+
+
+def request_from(source: str, port: int, path: str, tls) -> int:
+    """A request to nginx (on 127.0.0.1) from another loopback address."""
+    conn = http.client.HTTPSConnection(
+        serving.HOST, port, timeout=ANSWER_WITHIN, context=tls, source_address=(source, 0)
+    )
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_health_probes_through_nginx(stack):
+    status, headers, body = stack.get("/healthz")
+    assert (status, json.loads(body)["status"]) == (200, "ok")
+    assert headers["cache-control"] == "no-store"
+    # /readyz reaches the app from this machine: its SQLite file was never migrated.
+    status, _, body = stack.get("/readyz")
+    assert status == 503
+    assert json.loads(body)["checks"]["migrations"]["status"] == "fail"
+    # From anywhere else only /healthz: /readyz's failures name internal addresses.
+    assert request_from("127.0.0.2", stack.nginx.https_port, "/healthz", stack.nginx.tls) == 200
+    assert request_from("127.0.0.2", stack.nginx.https_port, "/readyz", stack.nginx.tls) == 403
+
+
+def test_health_probes_fail_in_their_own_shape_while_gunicorn_is_down(stack):
+    with serving.Nginx(
+        prefix=stack.folder / "nginx-probes-without-app",
+        static_root=stack.static_root,
+        app_port=serving.free_port(),
+        relay_port=serving.free_port(),
+    ) as alone:
+        for path in ("/healthz", "/readyz"):
+            status, _, body = serving.request(alone.https_port, path, tls=alone.tls)
+            assert status == 503
+            assert json.loads(body)["status"] == "fail"
