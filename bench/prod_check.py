@@ -319,17 +319,17 @@ class ProdCheck:
         self.env_file = self.work / "chatroom.env"
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         # What a unit's process gets: the environment file and systemd's own few.
-        self.env = {**env, "PATH": SYSTEMD_PATH, "HOME": str(self.work), "LANG": "C.UTF-8"}
-        self.api_env = env
+        self.base_env = {"PATH": SYSTEMD_PATH, "HOME": str(self.work), "LANG": "C.UTF-8"}
+        self.env = {**env, **self.base_env}
         return f"{len(shipped)} settings from deploy/chatroom.env, {len(machine)} replaced; {note}"
 
     def manage(self, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
-        """A one-off command of the Deploy section, with the units' environment."""
-        python = ROOT / ".venv" / "bin" / "python"
+        """A one-off command of the Deploy section, as the README runs it: through
+        deploy/manage.sh, which reads the environment file (``extra`` wins over it)."""
         result = subprocess.run(
-            [str(python), "manage.py", *args],
-            cwd=ROOT,
-            env={**self.env, **extra},
+            [str(ROOT / "deploy" / "manage.sh"), *args],
+            cwd=self.work,
+            env={**self.base_env, "CHATROOM_ENV_FILE": str(self.env_file), **extra},
             capture_output=True,
             text=True,
             timeout=600,
@@ -474,7 +474,15 @@ class ProdCheck:
             return "ops.E001 (run collectstatic) before collectstatic"
 
         p.run("check --deploy fails without collectstatic", deploy_check_fails_first)
-        p.run("migrate", lambda: self.manage("migrate", "--noinput", "-v0") and None, fatal=True)
+        # As the owner role: here the same superuser (see the module docstring), passed the
+        # way the README passes the owner's URL, over the environment file's.
+        p.run(
+            "migrate (DATABASE_URL given over the file's)",
+            lambda: (
+                self.manage("migrate", "--noinput", "-v0", DATABASE_URL=self.database_url) and None
+            ),
+            fatal=True,
+        )
         p.run(
             "collectstatic",
             lambda: (
