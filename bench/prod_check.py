@@ -7,7 +7,7 @@ What runs is what an operator installs (README.md, "Deploy"; docs/deploy.md):
 
 - the environment file ``deploy/chatroom.env``, its values for this machine replaced (free
   ports on 127.0.0.1, a fresh secret, a temporary STATIC_ROOT, a fresh PostgreSQL database);
-- the one-off commands of the Deploy section with that environment: ``check --deploy``
+- the one-off commands of the Deploy section through ``deploy/manage.sh``: ``check --deploy``
   (which must fail before ``collectstatic``), ``migrate``, ``collectstatic``,
   ``createsuperuser``, ``create_api_key``;
 - the four units in ``deploy/systemd/``: each one's ``ExecStart`` command line, run as
@@ -26,10 +26,15 @@ once the broker is stopped. Each probe prints one line; the last line is
 ``prod-check: N passed, N failed`` and the exit status is 1 if any failed.
 
 PostgreSQL: ``--admin-url`` (or ``PROD_CHECK_ADMIN_URL``; default
-``postgres://postgres@127.0.0.1:5432/postgres``) creates the database and drops it at the
-end. The app runs as that same superuser here: on a real host the owner role runs
-``migrate`` and the app connects as the least-privilege role that
-``deploy/postgres/roles.sql`` creates, when present (README.md, "Deploy").
+``postgres://postgres@127.0.0.1:5432/postgres``, a superuser) creates the database and
+drops it at the end. The role split is applied by ``deploy/postgres/roles.sql`` when the
+checkout has it: the check then creates an owner and an app role for this run with it
+(before and after ``migrate``, as its header says), migrates as the owner and runs
+everything else as the app role, and drops both roles at the end. Without that file the
+superuser plays both roles.
+
+The one-off commands go through ``deploy/manage.sh`` (the environment file, with the
+owner's ``DATABASE_URL`` given over it for ``migrate``), as the README runs them.
 
 Every process started is stopped in a ``finally`` block; the working folder (logs,
 rendered units) is removed unless ``--keep`` or a probe failed.
@@ -63,6 +68,7 @@ sys.path.insert(0, str(ROOT))
 from bench import serving  # noqa: E402
 
 ENV_FILE = ROOT / "deploy" / "chatroom.env"
+ROLES_SQL = ROOT / "deploy" / "postgres" / "roles.sql"
 UNITS = ROOT / "deploy" / "systemd"
 INSTALLED_ROOT = "/srv/chatroom"
 INSTALLED_ENV_FILE = "/etc/chatroom/chatroom.env"
@@ -245,22 +251,55 @@ def wait_ready(sock: socket.socket, service: Service) -> str:
 # --- PostgreSQL -----------------------------------------------------------------------
 
 
+@dataclass
+class Database:
+    name: str
+    admin_url: str  # a superuser, connected to this database
+    owner_url: str  # runs migrate
+    app_url: str  # everything else (the environment file's DATABASE_URL)
+    roles: tuple[str, str] | None  # (owner, app) when roles.sql made them
+
+
+def _url(url: str, *, user: str | None = None, database: str | None = None) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if user is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}@{host}")
+    if database is not None:
+        parts = parts._replace(path=f"/{database}")
+    return urllib.parse.urlunsplit(parts)
+
+
 @contextlib.contextmanager
 def fresh_database(admin_url: str):
-    """A new database on the server of ``admin_url`` (a superuser's), dropped at the end;
-    yields its URL."""
+    """A new database on the server of ``admin_url`` (a superuser's), dropped at the end.
+    With deploy/postgres/roles.sql in the checkout, its two roles are made for this run
+    (and dropped after); without it, the superuser plays both."""
     import psycopg
 
     name = f"chatroom_prod_check_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    roles = (f"{name}_owner", f"{name}_app") if ROLES_SQL.exists() else None
+
+    def drop(conn) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in roles or ():
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        drop(conn)
         conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(admin_url)
+    url = _url(admin_url, database=name)
     try:
-        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+        yield Database(
+            name=name,
+            admin_url=url,
+            owner_url=_url(url, user=roles[0]) if roles else url,
+            app_url=_url(url, user=roles[1]) if roles else url,
+            roles=roles,
+        )
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop(conn)
 
 
 def redis_answers(port: int = 6379) -> bool:
@@ -276,7 +315,7 @@ def redis_answers(port: int = 6379) -> bool:
 
 
 class ProdCheck:
-    def __init__(self, args, work: Path, database_url: str):
+    def __init__(self, args, work: Path, database: Database):
         self.args, self.work = args, work
         self.probes = Probes()
         self.ports = {
@@ -288,7 +327,7 @@ class ProdCheck:
         self.runtime = work / "run" / "chatroom-broker"
         self.services: dict[str, Service] = {}
         self.nginx: serving.Nginx | None = None
-        self.database_url = database_url
+        self.database = database
 
     # The environment file: the shipped one, this machine's values replaced.
     def environment(self) -> str:
@@ -299,7 +338,7 @@ class ProdCheck:
             "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
             "DJANGO_CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
             "DJANGO_STATIC_ROOT": str(self.static_root),
-            "DATABASE_URL": self.database_url,
+            "DATABASE_URL": self.database.app_url,
             "CHATROOM_REALTIME_ENDPOINT": "localhost",
             "GUNICORN_BIND": gunicorn,
             "CHATROOM_BROKER_AUTH_URL": f"http://{gunicorn}/internal/realtime/auth",
@@ -340,6 +379,32 @@ class ProdCheck:
                 f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
             )
         return result
+
+    def apply_roles(self) -> str:
+        """deploy/postgres/roles.sql as its header says to run it, for this run's roles."""
+        psql = shutil.which("psql")
+        expect(psql is not None, "psql is not installed (apt-get install postgresql-client)")
+        owner, app = self.database.roles
+        result = subprocess.run(
+            [
+                psql,
+                "-q",
+                "-X",
+                "-d",
+                self.database.admin_url,
+                "-v",
+                f"owner={owner}",
+                "-v",
+                f"app={app}",
+                "-f",
+                str(ROLES_SQL),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        expect(result.returncode == 0, f"roles.sql: {result.stdout}{result.stderr}")
+        return f"owner {owner}, app {app} (the app's DATABASE_URL)"
 
     def units(self) -> str:
         folder = self.work / "units"
@@ -474,15 +539,21 @@ class ProdCheck:
             return "ops.E001 (run collectstatic) before collectstatic"
 
         p.run("check --deploy fails without collectstatic", deploy_check_fails_first)
-        # As the owner role: here the same superuser (see the module docstring), passed the
-        # way the README passes the owner's URL, over the environment file's.
+        if self.database.roles:
+            p.run("roles.sql (before migrate)", self.apply_roles, fatal=True)
+        # As the owner role (README "Deploy"): its URL given over the environment file's.
         p.run(
-            "migrate (DATABASE_URL given over the file's)",
+            "migrate as the owner",
             lambda: (
-                self.manage("migrate", "--noinput", "-v0", DATABASE_URL=self.database_url) and None
+                self.manage(
+                    "migrate", "--noinput", "-v0", DATABASE_URL=self.database.owner_url
+                ).stdout.strip()
+                or f"as {urllib.parse.urlsplit(self.database.owner_url).username}"
             ),
             fatal=True,
         )
+        if self.database.roles:
+            p.run("roles.sql (after migrate)", self.apply_roles, fatal=True)
         p.run(
             "collectstatic",
             lambda: (
@@ -748,9 +819,9 @@ def main() -> int:
     say(f"prod-check: the production stack from deploy/ in {work}")
     check = None
     try:
-        with fresh_database(args.admin_url) as database_url:
-            check = ProdCheck(args, work, database_url)
-            say(f"ok    database {database_url.rsplit('/', 1)[-1]} created (dropped at the end)")
+        with fresh_database(args.admin_url) as database:
+            check = ProdCheck(args, work, database)
+            say(f"ok    database {database.name} created (dropped at the end)")
             check.probes.passed += 1
             try:
                 check.run()
