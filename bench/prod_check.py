@@ -131,6 +131,8 @@ def wait_until(predicate: Callable[[], object], what: str, timeout: float = WAIT
     while time.monotonic() < deadline:
         try:
             result = predicate()
+        except Stop:  # a process it waits for exited: no use waiting longer
+            raise
         except Exception as exc:  # not yet
             last, result = exc, None
         if result:
