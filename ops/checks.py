@@ -38,14 +38,16 @@ def static_manifest_problems(storage=None) -> list[checks.Error]:
         "then restart the app."
     )
     if not storage.hashed_files:
-        written = storage.read_manifest() is not None
+        state = (
+            "is empty, or was written after this process loaded it"
+            if storage.read_manifest() is not None
+            else "does not exist"
+        )
         return [
             checks.Error(
-                f"The static files manifest {manifest} "
-                + ("is empty or was written after this process loaded it. " if written else "")
-                + ("does not exist. " if not written else "")
-                + "With DJANGO_DEBUG off every page that links a static file (the "
-                "console's sign-in, /admin/, /api/docs/) answers 500 without it.",
+                f"The static files manifest {manifest} {state}. With DJANGO_DEBUG off every "
+                "page that links a static file (the console's sign-in, /admin/, /api/docs/) "
+                "answers 500 without it.",
                 hint=fix,
                 id="ops.E001",
             )

@@ -91,3 +91,26 @@ def test_a_missing_manifest_is_an_error_and_a_complete_one_is_not(tmp_path):
 def test_no_manifest_is_needed_when_static_files_are_served_in_place(settings):
     # The tests' own storage (tests/conftest.py), as with DJANGO_DEBUG=1.
     assert static_manifest_problems() == []
+
+
+def test_the_web_app_logs_the_missing_manifest_when_it_starts(tmp_path):
+    """What gunicorn's workers do first (config/wsgi.py): the journal says it before the
+    first page answers 500. The app still starts: the API does not need static files."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"],
+        cwd=ROOT,
+        env={
+            **clean,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": PRODUCTION_SECRET,
+            "DJANGO_STATIC_ROOT": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "ops.E001" in result.stderr
+    assert "collectstatic --noinput" in result.stderr
