@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core import checks
@@ -34,7 +33,7 @@ def static_manifest_problems(storage=None) -> list[checks.Error]:
     manifest = storage.manifest_storage.path(storage.manifest_name)
     fix = (
         "Run `python manage.py collectstatic --noinput` with the app's environment "
-        f"(it writes to STATIC_ROOT, {settings.STATIC_ROOT}, set by DJANGO_STATIC_ROOT), "
+        f"(it writes to STATIC_ROOT, {storage.location}, set by DJANGO_STATIC_ROOT), "
         "then restart the app."
     )
     if not storage.hashed_files:
