@@ -535,10 +535,10 @@ class ProdCheck:
         def deploy_check_fails_first() -> str:
             result = self.manage("check", "--deploy", check=False)
             expect(
-                result.returncode != 0 and "ops.E001" in result.stderr,
+                result.returncode != 0 and "chatrooms.E001" in result.stderr,
                 f"check --deploy did not fail on the missing manifest: {result.stderr[-500:]}",
             )
-            return "ops.E001 (run collectstatic) before collectstatic"
+            return "chatrooms.E001 (run collectstatic) before collectstatic"
 
         p.run("check --deploy fails without collectstatic", deploy_check_fails_first)
         if self.database.roles:

@@ -6,4 +6,5 @@ class ChatroomsConfig(AppConfig):
     verbose_name = "Chatrooms"
 
     def ready(self):
+        from chatrooms import checks  # noqa: F401  (registers the deploy checks)
         from chatrooms.api import schema  # noqa: F401  (registers the schema extensions)

@@ -110,13 +110,12 @@ INSTALLED_APPS = [
     "axes",
     "chatrooms",
     "moderation",
-    "ops",
 ]
 
 MIDDLEWARE = [
     # First: /healthz and /readyz are answered before any host check, redirect, session
-    # or CSRF work (ops/health.py).
-    "ops.health.ProbeMiddleware",
+    # or CSRF work (chatrooms/health.py).
+    "chatrooms.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

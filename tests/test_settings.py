@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.ops.test_checks import shipped_static_files, write_manifest
+from tests.chatrooms.test_deploy_checks import shipped_static_files, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def test_malformed_boolean_is_a_startup_error():
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
-    # After collectstatic: without its manifest `check --deploy` fails (tests/ops).
+    # After collectstatic: without its manifest `check --deploy` fails (tests/chatrooms).
     write_manifest(tmp_path, shipped_static_files())
     result = run_manage(
         "check",

@@ -29,8 +29,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
 
+from chatrooms.checks import static_manifest_problems
 from chatrooms.realtime.publisher import SERVER_USERNAME, broker_secret
-from ops.checks import static_manifest_problems
 
 HEALTHZ, READYZ = "/healthz", "/readyz"
 # The broker must answer a CONNECT within this long.
@@ -88,7 +88,7 @@ def reset_cached_results() -> None:
 
 
 def check_cache() -> None:
-    key = f"ops:readyz:{os.getpid()}:{threading.get_ident()}"
+    key = f"chatrooms:readyz:{os.getpid()}:{threading.get_ident()}"
     token = time.monotonic_ns()
     cache.set(key, token, 30)
     if cache.get(key) != token:

@@ -17,8 +17,8 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
+from chatrooms import health
 from chatrooms.realtime.broker import plugin_path, write_config
-from ops import health
 from tests.realtime.conftest import free_port, wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -4,7 +4,7 @@ With ``DJANGO_DEBUG`` off the app names static files by their content hash, read
 manifest that ``collectstatic`` writes. Without it, every page that links a static file
 (the console's sign-in, the admin, ``/api/docs/``) answers 500 with "Missing staticfiles
 manifest entry". The same problems are logged when the WSGI app starts (config/wsgi.py)
-and fail ``/readyz`` (ops/health.py), so an operator meets them whichever comes first.
+and fail ``/readyz`` (chatrooms/health.py), so an operator meets them whichever comes first.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def static_manifest_problems(storage=None) -> list[checks.Error]:
                 "page that links a static file (the console's sign-in, /admin/, /api/docs/) "
                 "answers 500 without it.",
                 hint=fix,
-                id="ops.E001",
+                id="chatrooms.E001",
             )
         ]
     shipped = {path for finder in finders.get_finders() for path, _ in finder.list(IGNORED)}
@@ -60,13 +60,13 @@ def static_manifest_problems(storage=None) -> list[checks.Error]:
                 f"{manifest} (e.g. {', '.join(missing[:SHOWN])}): pages that link them "
                 "answer 500.",
                 hint=fix + " Do this after every upgrade.",
-                id="ops.E002",
+                id="chatrooms.E002",
             )
         ]
     return []
 
 
-@checks.register("ops", deploy=True)
+@checks.register(checks.Tags.staticfiles, deploy=True)
 def check_static_manifest(app_configs=None, **kwargs):
     return static_manifest_problems()
 

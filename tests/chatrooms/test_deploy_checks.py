@@ -14,7 +14,7 @@ from pathlib import Path
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import ManifestStaticFilesStorage
 
-from ops.checks import IGNORED, static_manifest_problems
+from chatrooms.checks import IGNORED, static_manifest_problems
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PRODUCTION_SECRET = "x7!" + "k" * 60 + "Qz9#-production-like-secret"
@@ -55,7 +55,7 @@ def test_check_deploy_fails_without_collectstatic_and_says_what_to_run(tmp_path)
     result = check_deploy(tmp_path / "never-collected")
 
     assert result.returncode != 0
-    assert "ops.E001" in result.stderr
+    assert "chatrooms.E001" in result.stderr
     assert "collectstatic --noinput" in result.stderr
     assert str(tmp_path / "never-collected") in result.stderr
 
@@ -75,14 +75,14 @@ def test_a_manifest_missing_files_the_app_now_ships_is_an_error(tmp_path):
 
     [problem] = static_manifest_problems(ManifestStaticFilesStorage(location=tmp_path))
 
-    assert problem.id == "ops.E002"
+    assert problem.id == "chatrooms.E002"
     assert "moderation/console.css" in problem.msg
     assert "after every upgrade" in problem.hint
 
 
 def test_a_missing_manifest_is_an_error_and_a_complete_one_is_not(tmp_path):
     [problem] = static_manifest_problems(ManifestStaticFilesStorage(location=tmp_path))
-    assert problem.id == "ops.E001"
+    assert problem.id == "chatrooms.E001"
 
     write_manifest(tmp_path, shipped_static_files())
     assert static_manifest_problems(ManifestStaticFilesStorage(location=tmp_path)) == []
@@ -112,5 +112,5 @@ def test_the_web_app_logs_the_missing_manifest_when_it_starts(tmp_path):
     )
 
     assert result.returncode == 0, result.stderr
-    assert "ops.E001" in result.stderr
+    assert "chatrooms.E001" in result.stderr
     assert "collectstatic --noinput" in result.stderr
