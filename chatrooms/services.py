@@ -213,6 +213,7 @@ def chatroom_update_label(*, actor: Actor, room: Chatroom, label: str) -> Chatro
 
 
 @transaction.atomic
+@transaction.atomic
 def api_key_create(*, actor: Actor, name: str) -> tuple[ApiKey, str]:
     """Create a key; the plaintext is returned once and never stored."""
     name = name.strip()
