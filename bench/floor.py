@@ -364,6 +364,13 @@ def block(request):
                 action_taker_custom_name=claims.name,
                 action_taker_is_admin=True,
             )
+            # The sender's messages in the room leave viewers' history, as user_block does.
+            covered = Q(user_id=user["id"])
+            if user.get("device_id"):
+                covered |= Q(user_device_id=user["device_id"])
+            ChatMessage.objects.filter(
+                covered, room=room, sender_hidden=False, deleted_at__isnull=True
+            ).update(sender_hidden=True)
             AuditLogEntry.objects.create(
                 action=AuditAction.USER_BLOCK,
                 source=AuditSource.API,

@@ -181,6 +181,11 @@ class BlockedUserQuerySet(models.QuerySet):
             Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         )
 
+    def expired_unreleased(self, now=None):
+        """Timed blocks whose time is up but which ``services.blocks_release_expired``
+        has not closed yet (it sets ``unblocked_at`` to ``expires_at``)."""
+        return self.filter(unblocked_at__isnull=True, expires_at__lte=now or timezone.now())
+
 
 class BlockedUser(ChatUserSnapshot):
     room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="blocks")
@@ -210,6 +215,12 @@ class BlockedUser(ChatUserSnapshot):
                 fields=["room", "device_id"],
                 condition=Q(unblocked_at__isnull=True),
                 name="chatrooms_block_device_idx",
+            ),
+            # The release scan of expired timed blocks: a probe of the few open ones.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(unblocked_at__isnull=True, expires_at__isnull=False),
+                name="chatrooms_block_expiry_idx",
             ),
         ]
 
@@ -423,6 +434,13 @@ class ChatMessage(models.Model):
     user_blocked = models.BooleanField(
         default=False, help_text="The sender was blocked when the message was received."
     )
+    sender_hidden = models.BooleanField(
+        default=False,
+        db_default=False,
+        editable=False,
+        help_text="An active block in the room covers the sender (by user id or device id): "
+        "shown only to admins and to the sender. Kept by the block services.",
+    )
     text = models.TextField(blank=True)
     payload = models.JSONField(
         default=dict, blank=True, help_text="Type-specific body, e.g. custom_message."
@@ -437,6 +455,25 @@ class ChatMessage(models.Model):
         ordering = ["-received_at", "-id"]
         indexes = [
             models.Index(fields=["room", "received_at"], name="chatrooms_msg_room_time_idx"),
+            # Viewers' history: what they may see, newest or oldest first, whatever a
+            # blocked flood holds (issue 9, #3).
+            models.Index(
+                fields=["room", "received_at", "id"],
+                condition=Q(sender_hidden=False, deleted_at__isnull=True),
+                name="chatrooms_msg_visible_idx",
+            ),
+            # A sender's messages by visibility: a blocked viewer's own hidden ones in
+            # order, and the rows a block or an unblock flips.
+            models.Index(
+                fields=["room", "user_id", "sender_hidden", "received_at", "id"],
+                condition=Q(deleted_at__isnull=True),
+                name="chatrooms_msg_sender_idx",
+            ),
+            models.Index(
+                fields=["room", "user_device_id", "sender_hidden"],
+                condition=Q(deleted_at__isnull=True),
+                name="chatrooms_msg_device_idx",
+            ),
         ]
 
     def __str__(self) -> str:

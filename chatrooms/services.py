@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -110,6 +110,17 @@ def _state_changed(room: Chatroom) -> None:
 def _lock_room(room: Chatroom) -> Chatroom:
     """Re-read the room under a row lock, so checks and writes see one state."""
     return Chatroom.objects.select_for_update().get(pk=room.pk)
+
+
+def _share_room(room: Chatroom) -> None:
+    """Take the room row FOR SHARE: writers of the row wait for this transaction, and
+    concurrent sharers do not wait for each other. (SQLite serialises writes anyway.)"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {Chatroom._meta.db_table} WHERE id = %s FOR SHARE",  # noqa: S608
+                [room.pk],
+            )
 
 
 def audit_record(
@@ -585,6 +596,9 @@ def user_block(
 ) -> tuple[BlockedUser, bool]:
     """Block a user in a room. Blocking a blocked user changes nothing.
 
+    The user's messages in the room (and, when the block has a device id, every
+    message sent from that device) are flagged ``sender_hidden`` in the same
+    transaction: one UPDATE, as long as the sender has messages there.
     Returns the active block and whether this call created it.
     """
     _require_active(room)
@@ -620,7 +634,10 @@ def user_block(
     except IntegrityError:
         # Someone blocked the same user at the same moment: theirs stands.
         return BlockedUser.objects.get(room=room, user_id=user_id, unblocked_at__isnull=True), False
-    _state_changed(room)
+    _state_changed(room)  # also serialises the block changes of this room (see _show_messages)
+    if existing is not None:
+        _show_messages(room=room, user_id=existing.user_id, device_id=existing.device_id, now=now)
+    _hide_messages(room=room, user_id=user_id, device_id=device_id)
     audit_record(
         actor=actor,
         action=AuditAction.USER_BLOCK,
@@ -651,7 +668,10 @@ def user_unblock(*, actor: Actor, room: Chatroom, user_id: str, reason: str = ""
         )
     block.unblocked_at = timezone.now()
     block.save(update_fields=["unblocked_at"])
-    _state_changed(room)
+    _state_changed(room)  # also serialises the block changes of this room (see _show_messages)
+    _show_messages(
+        room=room, user_id=block.user_id, device_id=block.device_id, now=block.unblocked_at
+    )
     audit_record(
         actor=actor,
         action=AuditAction.USER_UNBLOCK,
@@ -667,6 +687,106 @@ def user_unblock(*, actor: Actor, room: Chatroom, user_id: str, reason: str = ""
     )
     publisher.announce(room.pk, events.block(actor, block, blocked=False))
     return block
+
+
+# --- Blocked senders' messages: the ``sender_hidden`` flag ---------------------------------
+#
+# Viewers' history reads only unflagged rows (an index of them), so a blocked flood
+# costs a reader nothing. The flag follows the active blocks: set when a blocked
+# sender's message is stored (messages_send), on a block, cleared on an unblock and
+# when a timed block is released. Each flag change runs after the room row is locked
+# (by _state_changed or _lock_room), so two block changes in one room happen one after
+# the other and the second sees the first. A send that checked for blocks just before
+# a block committed can still store an unflagged row: the history's per-row check of
+# the active blocks hides it all the same (selectors.message_list).
+
+
+def _sender_match(user_id: str, device_id: str) -> Q:
+    """The messages a block of this user id and device id covers."""
+    match = Q(user_id=user_id)
+    if device_id:
+        match |= Q(user_device_id=device_id)
+    return match
+
+
+def _covering_block(now: datetime) -> Exists:
+    """An active block in the message's room (the outer row) that covers its sender."""
+    return Exists(
+        BlockedUser.objects.active(now)
+        .filter(room=OuterRef("room"))
+        .filter(
+            Q(user_id=OuterRef("user_id"))
+            | (Q(device_id=OuterRef("user_device_id")) & ~Q(device_id=""))
+        )
+    )
+
+
+def _hide_messages(*, room: Chatroom, user_id: str, device_id: str) -> int:
+    """Flag the messages a new block covers. Deleted ones are left alone: no
+    viewer sees them anyway."""
+    return ChatMessage.objects.filter(
+        _sender_match(user_id, device_id),
+        room=room,
+        sender_hidden=False,
+        deleted_at__isnull=True,
+    ).update(sender_hidden=True)
+
+
+def _show_messages(*, room: Chatroom, user_id: str, device_id: str, now: datetime) -> int:
+    """Unflag the messages an ended block covered, except those another active block
+    of the room still covers (a device block over a user's messages, or the reverse)."""
+    return (
+        ChatMessage.objects.filter(
+            _sender_match(user_id, device_id),
+            room=room,
+            sender_hidden=True,
+            deleted_at__isnull=True,
+        )
+        .exclude(_covering_block(now))
+        .update(sender_hidden=False)
+    )
+
+
+RELEASE_MAX_BLOCKS = 100
+
+
+def blocks_release_expired(*, now: datetime | None = None, limit: int = RELEASE_MAX_BLOCKS) -> int:
+    """Close the timed blocks whose time is up and show their messages again.
+
+    A timed block stops counting by itself at ``expires_at`` (the room state and
+    the per-row checks use the time), but its messages stay flagged until this
+    runs: the realtime worker calls it on every periodic scan (every 0.2 s), so
+    that is the lag. Each block is closed (``unblocked_at = expires_at``, as a new
+    block of the same user closes it) in its own transaction, so the next scan is a
+    probe of an index of open timed blocks. Returns how many were released.
+    """
+    now = now or timezone.now()
+    released = 0
+    candidates = BlockedUser.objects.expired_unreleased(now).order_by("expires_at")
+    for block_id in candidates.values_list("pk", flat=True)[:limit]:
+        with transaction.atomic():
+            block = (
+                BlockedUser.objects.select_for_update(skip_locked=True)
+                .expired_unreleased(now)
+                .filter(pk=block_id)
+                .first()
+            )
+            if block is None:
+                continue  # closed meanwhile (blocked again), or another scan has it
+            room = _lock_room(Chatroom(pk=block.room_id))
+            BlockedUser.objects.filter(pk=block.pk).update(unblocked_at=block.expires_at)
+            _show_messages(room=room, user_id=block.user_id, device_id=block.device_id, now=now)
+            released += 1
+    return released
+
+
+def messages_hide_for_active_blocks(*, room: Chatroom | None = None) -> int:
+    """Flag every message an active block covers (in one room, or all): for rows
+    written without the services, such as the benchmark's bulk seeding."""
+    messages = ChatMessage.objects.filter(sender_hidden=False, deleted_at__isnull=True)
+    if room is not None:
+        messages = messages.filter(room=room)
+    return messages.filter(_covering_block(timezone.now())).update(sender_hidden=True)
 
 
 @transaction.atomic
@@ -887,6 +1007,12 @@ def messages_send(
         result.refused = [(item, refusal) for item in incoming]
         return result
     blocked = _blocked_senders(room, incoming)
+    if blocked:
+        # Their messages are stored hidden. Share-lock the room row, which an unblock
+        # or a release locks before it unflags, and look again: either that change
+        # is seen here, or it waits for this commit and then unflags these rows too.
+        _share_room(room)
+        blocked = _blocked_senders(room, incoming)
     enabled_keys: set[str] = set()
     if any(item.increment for item in incoming):
         enabled_keys = set(
@@ -934,6 +1060,7 @@ def messages_send(
                 user_is_admin=actor.is_admin,
                 user_is_guest=actor.is_guest,
                 user_blocked=(actor.id, actor.device_id) in blocked,
+                sender_hidden=(actor.id, actor.device_id) in blocked,
                 text=item.text,
                 payload=item.payload,
                 sent_at=item.sent_at,

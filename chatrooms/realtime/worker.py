@@ -4,8 +4,9 @@ paho's network thread only files each message under its room (bounded memory);
 the main loop, once per room per ``batch_window``, reads the room's pending messages,
 stores them through ``services.messages_send`` (one multi-row insert) and the votes
 through ``services.poll_vote``, and the services broadcast what committed. The same
-loop rolls counts up for rooms with pending increments or ballots, and turns the
-broker's presence reports into viewer counts.
+loop rolls counts up for rooms with pending increments or ballots, releases expired
+timed blocks (``services.blocks_release_expired``), and turns the broker's presence
+reports into viewer counts.
 
 Faults: while PostgreSQL is away the loop backs off and keeps what it has received,
 up to CHATROOM_REALTIME_BUFFER_MESSAGES (then drops, counted); every message has its
@@ -155,6 +156,7 @@ class Worker:
                     if now - last_scan >= ROLLUP_SCAN_SECONDS:
                         last_scan = now
                         self.roll_up()
+                        self.release_blocks()
                         self.report_viewers()
                     self.backoff = 0.0
                 except DatabaseError as exc:
@@ -292,6 +294,13 @@ class Worker:
         )
         for room in Chatroom.objects.filter(pk__in=room_ids):
             services.chatroom_rollup(room=room)
+
+    def release_blocks(self) -> None:
+        """Show again the messages of timed blocks that have expired (one index probe
+        when none has): their messages stay hidden until this runs."""
+        released = services.blocks_release_expired()
+        if released:
+            self.stats["blocks_released"] += released
 
     def report_viewers(self) -> None:
         """The broker's counts of connected clients, at most once per interval per room,

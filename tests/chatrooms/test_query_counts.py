@@ -91,8 +91,9 @@ def test_history_query_count_does_not_grow(viewer_token_client, room, n, django_
     factories.BlockedUserFactory(room=room)
 
     with django_assert_num_queries(3):
-        # 1 the token's room; 2 the page (blocked senders excluded by subquery);
-        # 3 the room's active blocks, to flag senders
+        # 1 the token's room; 2 the page: the messages not flagged sender_hidden and
+        # the viewer's own flagged ones (one UNION ALL); 3 the active blocks of the
+        # page's senders, to set user.blocked and drop any row the flag missed
         response = viewer_token_client.get(f"{B}/chatrooms/messages", {"limit": 100})
 
     assert len(response.json()["messages"]) == n

@@ -4,7 +4,7 @@ SQLite (bulk_create) and PostgreSQL (INSERT ... SELECT)."""
 import pytest
 from django.core.management import CommandError, call_command
 
-from chatrooms import selectors
+from chatrooms import selectors, services
 from chatrooms.management.commands.seed_bench import (
     HOT_COUNTER_KEYS,
     HOT_PINS,
@@ -84,6 +84,11 @@ def test_bulk_rows_keep_the_rules(seeded):
     blocks = BlockedUser.objects.filter(unblocked_at__isnull=True)
     assert blocks.count() == blocks.values("room", "user_id").distinct().count()
     assert BlockedUser.objects.filter(unblocked_at__isnull=False).exists()
+    # Messages of blocked senders are flagged as the services would have flagged them.
+    hidden = ChatMessage.objects.filter(sender_hidden=True)
+    assert hidden.exists()
+    assert not hidden.filter(user_blocked=False, room__label="Bench hot room").exists()
+    assert services.messages_hide_for_active_blocks() == 0
 
 
 def test_timings_are_reported(seeded):

@@ -8,12 +8,15 @@ from django.utils import timezone
 from paho.mqtt.reasoncodes import ReasonCode
 
 from chatrooms import auth, services
+from chatrooms.auth import Actor
 from chatrooms.models import (
+    BlockedUser,
     ChatMessage,
     ChatMode,
     ChatStatus,
     CounterIncrement,
     CustomCounter,
+    InteractionType,
     Role,
 )
 from chatrooms.realtime import publisher
@@ -236,6 +239,31 @@ def test_a_blocked_users_messages_reach_admins_and_no_viewer(
     assert viewer.nothing_for(0.5) == []
     stored = ChatMessage.objects.get()
     assert stored.user_blocked
+    assert stored.sender_hidden  # so viewers' history leaves it out in SQL
+
+
+def test_the_worker_releases_expired_blocks(worker, room, system_actor):
+    block, _ = services.user_block(
+        actor=system_actor,
+        room=room,
+        user_id="troll",
+        expires_at=timezone.now() + timedelta(minutes=5),
+    )
+    troll = auth.chatroom_token_issue(room=room, role=Role.VIEWER, subject="troll")
+    services.message_send(
+        actor=Actor.for_token(troll.claims),
+        room=room,
+        type=InteractionType.TEXT,
+        sent_at=timezone.now(),
+        text="spam",
+    )
+    assert ChatMessage.objects.get().sender_hidden
+    BlockedUser.objects.filter(pk=block.pk).update(expires_at=timezone.now())
+
+    wait_for(lambda: not ChatMessage.objects.get().sender_hidden)  # the periodic scan
+    block.refresh_from_db()
+    assert block.unblocked_at == block.expires_at
+    assert worker.stats["blocks_released"] == 1
 
 
 def test_one_way_rooms_send_viewers_messages_to_admins_only(worker, room, chat_clients):

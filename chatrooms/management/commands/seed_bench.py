@@ -167,6 +167,9 @@ class Seeder:
             self.step("hot messages", lambda: bulk.hot_messages(room))
             self.step("blocked users", bulk.blocks)
             self.step("hot blocked", lambda: bulk.hot_blocks(room))
+            # Rows written here skip the services: flag what the active blocks cover,
+            # as user_block and messages_send would have (ChatMessage.sender_hidden).
+            self.step("hidden senders", services.messages_hide_for_active_blocks)
             self.step("pins", bulk.pins)
             self.step("hot pins", lambda: bulk.hot_pins(room))
             self.step("polls", bulk.polls)
