@@ -124,15 +124,18 @@ def viewer_page_queryset(
 
     Neither arm reads past ``batch`` rows, however many flagged messages a blocked
     flood left in the way, and both are index scans in ``order`` without planner
-    statistics (the partial indexes match the arms' conditions exactly). The union
-    is written out because Django cannot LIMIT the arms of a union on SQLite; each
-    arm is still the ORM's own SQL.
+    statistics (the partial indexes match the arms' conditions exactly). SQLite
+    cannot LIMIT the arms of a union as Django writes it, so there the union is
+    written out around the ORM's SQL of each arm (a raw query: slower to turn into
+    models, which PostgreSQL, the production database, does not pay).
     """
     shown = ChatMessage.objects.filter(filters or Q(), room=room, deleted_at__isnull=True)
     visible = shown.filter(sender_hidden=False).order_by(*order)[:batch]
     if not viewer_id:
         return visible
     own = shown.filter(sender_hidden=True, user_id=viewer_id).order_by(*order)[:batch]
+    if connection.features.supports_slicing_ordering_in_compound:
+        return visible.union(own, all=True).order_by(*order)[:batch]
     visible_sql, visible_params = visible.query.sql_with_params()
     own_sql, own_params = own.query.sql_with_params()
     quote = connection.ops.quote_name
