@@ -23,7 +23,9 @@ room without the block. PostgreSQL only, 127.0.0.1 only.
    room's history for ``--duration`` s while another room's viewers' ``GET /chatrooms``
    is timed one request at a time; ``--runs`` rounds, the rooms taking turns. With
    ``--compare REF``, ``message_list`` as it is and as it was at REF, in process.
-4. ``user_unblock`` on the spammer in *after* (it unflags the rows again), timed.
+4. ``user_unblock`` on the spammer in *after* (it unflags the rows again), timed; then
+   the write cost of the three message indexes this adds: a 100,000-row INSERT with
+   them and without them (dropped in a transaction that is rolled back), 3 rounds.
 
 Prints a Markdown table and leaves ``results.json`` under ``bench/out/blocked-<time>/``.
 Every process it starts (gunicorn, wrk) is stopped by its process group in ``finally``.
@@ -233,6 +235,46 @@ def timed_block(rooms: dict, *, unblock: bool = False) -> dict:
     hidden = ChatMessage.objects.filter(room=room, sender_hidden=True).count()
     connection.close()
     return {"seconds": round(seconds, 3), "hidden_after": hidden}
+
+
+NEW_INDEXES = ("chatrooms_msg_visible_idx", "chatrooms_msg_sender_idx", "chatrooms_msg_device_idx")
+
+
+def insert_cost(rows: int = 100_000, rounds: int = 3) -> dict:
+    """Seconds to INSERT ``rows`` messages in one statement, with every index and
+    without the three that hidden senders added (dropped inside the transaction,
+    which is rolled back): the write cost of those indexes."""
+    from django.db import connection, transaction
+
+    from chatrooms.models import ChatMessage
+
+    sql = (
+        f"INSERT INTO {ChatMessage._meta.db_table} (id, room_id, type, user_id, "
+        "user_device_id, user_custom_name, user_is_admin, user_is_guest, user_blocked, text, "
+        "payload, sent_at, received_at, deleted_by_id, deleted_by_custom_name) "
+        "SELECT gen_random_uuid(), (SELECT id FROM chatrooms_chatroom LIMIT 1), "
+        "'INTERACTION_TYPE_TEXT', 'u' || mod(g, 2000), 'd' || mod(g, 2000), 'n', false, false, "
+        "false, 'text ' || g, '{}', now(), now() + g * interval '1 ms', '', '' "
+        "FROM generate_series(1, %s) g"
+    )
+    seconds: dict[str, list[float]] = {"every index": [], "without the three new": []}
+    for _ in range(rounds):
+        for name, drop in (("every index", False), ("without the three new", True)):
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    if drop:
+                        cursor.execute(f"DROP INDEX {', '.join(NEW_INDEXES)}")
+                    started = time.perf_counter()
+                    cursor.execute(sql, [rows])
+                    seconds[name].append(time.perf_counter() - started)
+                    raise _Rollback
+            except _Rollback:
+                pass
+    return {name: summary(values) for name, values in seconds.items()} | {"rows": rows}
+
+
+class _Rollback(Exception):
+    pass
 
 
 def analyze(command: str = "ANALYZE") -> float:
@@ -461,6 +503,16 @@ def table(results: dict) -> str:
         f"`user_block` on the spammer of *after* ({results['spam']:,} messages): "
         f"{results['block']['seconds']} s; `user_unblock`: {results['unblock']['seconds']} s.",
     ]
+    if results.get("insert"):
+        cost = results["insert"]
+        lines += [
+            "",
+            f"INSERT of {cost['rows']:,} messages in one statement, s: every index "
+            f"{cost['every index']['median']} ({cost['every index']['min']}-"
+            f"{cost['every index']['max']}), without the three new ones "
+            f"{cost['without the three new']['median']} ({cost['without the three new']['min']}-"
+            f"{cost['without the three new']['max']}).",
+        ]
     return "\n".join(lines)
 
 
@@ -537,6 +589,9 @@ def main() -> None:
                 if args.compare:
                     results["selectors"] = compare_selectors(data, args.compare)
     results["unblock"] = timed_block(data["rooms"], unblock=True)
+    log("Write cost of the new indexes ...")
+    results["insert"] = insert_cost()
+    log(f"  {results['insert']}")
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     text = table(results)
     (run_dir / "tables.md").write_text(text + "\n")
