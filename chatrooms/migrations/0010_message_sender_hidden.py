@@ -21,7 +21,7 @@ def hide_messages_of_blocked_senders(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatrooms', '0007_audit_actor_indexes'),
+        ('chatrooms', '0009_token_revocation'),
     ]
 
     operations = [
