@@ -11,10 +11,10 @@ from django.views.decorators.http import require_GET
 
 from chatrooms import selectors
 from chatrooms.models import AuditLogEntry
+from chatrooms.spreadsheets import csv_safe
 from moderation.access import moderator_required
 from moderation.forms import AuditFilterForm
 from moderation.paging import decode_cursor, encode_cursor
-from moderation.views.polls import csv_safe
 
 AUDIT_ORDER = ("-created_at", "-id")
 AUDIT_PAGE_SIZE = 50

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chatrooms import selectors, services
 from chatrooms.errors import ApiError, FailedPrecondition
 from chatrooms.models import Poll, PollStatus, PollType
+from chatrooms.spreadsheets import csv_safe
 from moderation.access import moderator_required
 from moderation.forms import PollChangeForm, PollForm
 from moderation.templatetags.console import percentage
@@ -150,12 +151,6 @@ def poll_delete(request, room_id, poll_id):
 
     run_action(request, delete)
     return redirect_back(request, room_url(room, "polls"))
-
-
-def csv_safe(value) -> str:
-    """Keep a spreadsheet from reading user text as a formula."""
-    text = str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @moderator_required
