@@ -480,6 +480,67 @@ class ChatMessage(models.Model):
         return f"{self.type} {self.id}"
 
 
+class ReportType(models.TextChoices):
+    CHAT_HISTORIES = "REPORT_TYPE_CHAT_HISTORIES", "Chat history"
+    POLL_SUMMARIES = "REPORT_TYPE_POLL_SUMMARIES", "Poll summaries"
+    POLL_VOTES = "REPORT_TYPE_POLL_VOTES", "Poll votes"
+
+
+class ReportStatus(models.TextChoices):
+    RUNNING = "REPORT_STATUS_RUNNING", "Running"
+    SUCCEEDED = "REPORT_STATUS_SUCCEEDED", "Ready"
+    FAILED = "REPORT_STATUS_FAILED", "Failed"
+
+
+class Report(models.Model):
+    """A CSV of one room's history or polls, built in the background (chatrooms.reports)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="reports")
+    type = models.CharField(max_length=32, choices=ReportType.choices)
+    status = models.CharField(
+        max_length=32, choices=ReportStatus.choices, default=ReportStatus.RUNNING
+    )
+    file_name = models.CharField(
+        max_length=200, help_text="The download's name, without the .csv the file gets."
+    )
+    time_zone = models.CharField(max_length=64, default="UTC")
+    custom_event_id = models.CharField(max_length=128, blank=True)
+    requested_by = models.CharField(
+        max_length=150, blank=True, help_text="Who asked: a staff user or an API key."
+    )
+    file = models.FileField(upload_to="reports/%Y/%m/", max_length=255, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its file was deleted (CHATROOM_REPORT_RETENTION)."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["room", "-created_at"], name="chatrooms_report_room_idx"),
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(expired_at__isnull=True, status="REPORT_STATUS_SUCCEEDED"),
+                name="chatrooms_report_kept_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(type__in=ReportType.values), name="chatrooms_report_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ReportStatus.values), name="chatrooms_report_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} of {self.room_id}"
+
+
 class ApiKey(models.Model):
     """An organisation-level API key (the upstream "API token").
 
@@ -652,6 +713,7 @@ class AuditAction(models.TextChoices):
     TOKEN_MINT = "token.mint", "Chatroom token minted"
     TOKEN_REUSE = "token.reuse", "Refresh token reuse detected"
     SESSIONS_REVOKE = "sessions.revoke", "Sessions ended"
+    REPORT_REQUEST = "report.request", "Report requested"
 
 
 class ActorKind(models.TextChoices):

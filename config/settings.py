@@ -108,6 +108,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    # The task queue that builds reports (docs/api.md, "Reports"): Django 6's tasks
+    # framework (backported) and its database backend; `manage.py db_worker` runs them.
+    "django_tasks",
+    "django_tasks_db",
     "chatrooms",
     "moderation",
 ]
@@ -212,6 +216,10 @@ STATIC_URL = "static/"
 # Where collectstatic writes and nginx serves /static/ from (deploy/nginx/chatroom.conf).
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Report files (chatrooms.reports) go to the default storage: a folder here, or any
+# django-storages backend put in its place. The report worker writes it, the web app
+# reads it (deploy/systemd/chatroom-tasks.service: StateDirectory=chatroom).
+MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT") or BASE_DIR / "media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -483,4 +491,15 @@ CHATROOM_REALTIME_MAX_PAYLOAD_BYTES = env_int("CHATROOM_REALTIME_MAX_PAYLOAD_BYT
 # How often a room's connected-viewer count may be broadcast (when viewer info is on).
 CHATROOM_VIEWER_COUNT_INTERVAL = timedelta(
     seconds=env_int("CHATROOM_VIEWER_COUNT_INTERVAL_SECONDS", 5)
+)
+
+# --- Reports (chatrooms.reports; docs/api.md, "Reports") ----------------------------
+# The queue: rows in this same database, run by `manage.py db_worker` (make run,
+# deploy/systemd/chatroom-tasks.service).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["reports"]}}
+# How long a report's download link works after it is handed out.
+CHATROOM_REPORT_LINK_TTL = timedelta(seconds=env_int("CHATROOM_REPORT_LINK_TTL_SECONDS", 3600))
+# How long a built report's file is kept; older files are deleted by the worker.
+CHATROOM_REPORT_RETENTION = timedelta(
+    seconds=env_int("CHATROOM_REPORT_RETENTION_SECONDS", 7 * 86400)
 )

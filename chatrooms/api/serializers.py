@@ -30,6 +30,8 @@ from chatrooms.models import (
     Poll,
     PollStatus,
     PollType,
+    ReportStatus,
+    ReportType,
     Role,
     counter_key_validator,
 )
@@ -299,6 +301,43 @@ class UpdateCustomCountersInput(serializers.Serializer):
         help_text="Required. The keys to count, in order; keys left out are "
         "disabled (values kept).",
     )
+
+
+class CreateReportInput(serializers.Serializer):
+    """`CreateChatroomReportBody`."""
+
+    type = serializers.ChoiceField(choices=ReportType.choices)
+    file_name = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="The download's name (.csv is added). Defaults to the chatroom id.",
+    )
+    time_zone = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="IANA zone of the report's times, e.g. Asia/Taipei. Defaults to UTC.",
+    )
+    custom_event_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        help_text='Deprecated upstream: fills an "Event ID" column of the chat history.',
+    )
+
+
+class CreateReportOutput(serializers.Serializer):
+    id = serializers.CharField()
+
+
+class ReportOutput(serializers.Serializer):
+    id = serializers.CharField()
+    uri = serializers.CharField(
+        help_text="While SUCCEEDED: a signed link to the CSV, valid for an hour from this "
+        "answer; empty otherwise."
+    )
+    status = serializers.ChoiceField(choices=ReportStatus.choices)
 
 
 class CreateTokenInput(serializers.Serializer):

@@ -56,5 +56,16 @@ urlpatterns = [
         views.CustomCountersView.as_view(),
         name="custom-counters",
     ),
+    path("chatrooms/<segment:room_id>/reports", views.ReportsView.as_view(), name="reports"),
+    path(
+        "chatrooms/<segment:room_id>/reports/<segment:report_id>",
+        views.ReportView.as_view(),
+        name="report",
+    ),
+    path(
+        "chatrooms/<segment:room_id>/reports/<segment:report_id>:download",
+        views.ReportDownloadView.as_view(),
+        name="report-download",
+    ),
     path("chatrooms/<segment:room_id>/tokens", views.TokensView.as_view(), name="tokens"),
 ]

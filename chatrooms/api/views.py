@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -25,9 +25,11 @@ from chatrooms import auth, caching, selectors, services
 from chatrooms.api import serializers as s
 from chatrooms.api.parsers import AnyContentTypeJSONParser, BoundedJSONParser
 from chatrooms.auth import HasApiKey, HasChatroomToken, IsChatroomAdmin
-from chatrooms.errors import InvalidArgument, NotFound
-from chatrooms.models import Chatroom, ChatStatus, InteractionType, PollType
+from chatrooms.errors import InvalidArgument, NotFound, PermissionDenied
+from chatrooms.models import Chatroom, ChatStatus, InteractionType, PollType, Report, ReportStatus
 from chatrooms.realtime import topics
+from chatrooms.reports import links as report_links
+from chatrooms.reports import services as report_services
 from chatrooms.selectors import ChatroomState
 from chatrooms.timestamps import as_utc
 
@@ -345,6 +347,117 @@ class SlowModeView(ApiView):
             seconds=data["slow_mode"]["seconds"],
         )
         return Response({"slow_mode": {"seconds": room.slow_mode_seconds}})
+
+
+# --- Reports ---------------------------------------------------------------------------
+
+
+def report_or_404(room: Chatroom, report_id: str) -> Report:
+    report = Report.objects.filter(room=room, pk=parse_uuid(report_id, "report_id")).first()
+    if report is None:
+        raise NotFound("No such report in this chatroom.", reason="REPORT_NOT_FOUND")
+    return report
+
+
+class ReportsView(ApiView):
+    permission_classes = [HasApiKey]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_CreateChatroomReport",
+        summary="Create chatroom report",
+        description="Starts building a CSV of the room's chat history, poll summaries or "
+        "poll votes; poll GET /chatrooms/{id}/reports/{report_id} for it. Times are in "
+        "`time_zone` (IANA, default UTC); an unknown zone is a 400 on `time_zone`. Audited.",
+        request=s.CreateReportInput,
+        responses=responses(s.CreateReportOutput, 404),
+        tags=["Chatroom"],
+    )
+    def post(self, request, room_id):
+        room = room_or_404(room_id)
+        data = self.validated(s.CreateReportInput)
+        report = report_services.report_request(
+            actor=self.actor,
+            room=room,
+            type=data["type"],
+            file_name=data.get("file_name", ""),
+            time_zone=data.get("time_zone", ""),
+            custom_event_id=data.get("custom_event_id", ""),
+        )
+        return Response({"id": str(report.pk)})
+
+
+class ReportView(ApiView):
+    permission_classes = [HasApiKey]
+
+    @extend_schema(
+        operation_id="PublicChatroomService_GetChatroomReport",
+        summary="Get chatroom report",
+        description="The report's status; once REPORT_STATUS_SUCCEEDED, `uri` is a signed "
+        "link to its CSV, valid for CHATROOM_REPORT_LINK_TTL (an hour) from this answer. "
+        "A report's file is kept for CHATROOM_REPORT_RETENTION (7 days).",
+        responses=responses(s.ReportOutput, 404),
+        tags=["Chatroom"],
+    )
+    def get(self, request, room_id, report_id):
+        report = report_or_404(room_or_404(room_id), report_id)
+        uri = ""
+        if report.status == ReportStatus.SUCCEEDED and report.file:
+            uri = request.build_absolute_uri(report_links.path(report))
+        return Response({"id": str(report.pk), "uri": uri, "status": report.status})
+
+
+class ReportDownloadView(ApiView):
+    """The file behind a report's `uri` (extension: the upstream's `uri` points at its
+    own storage). The signed link is the credential; no Authorization header is read."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(
+        operation_id="ChatroomExtension_DownloadChatroomReport",
+        summary="Download a report (extension)",
+        description="The CSV of a built report. `token` is the signature in the `uri` "
+        "that GET /chatrooms/{id}/reports/{report_id} hands out: an expired one is 403 "
+        "(REPORT_LINK_EXPIRED), a wrong one 403 (REPORT_LINK_INVALID); a report whose "
+        "file was deleted after CHATROOM_REPORT_RETENTION is 404.",
+        parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True)],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The CSV."),
+            **ERROR_RESPONSES,
+        },
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def get(self, request, room_id, report_id):
+        report_pk = parse_uuid(report_id, "report_id")
+        try:
+            report_links.verify(request.query_params.get("token", ""), report_pk)
+        except report_links.LinkExpired:
+            raise PermissionDenied(
+                "This report link has expired: ask for the report again for a new one.",
+                reason="REPORT_LINK_EXPIRED",
+            ) from None
+        except report_links.LinkInvalid:
+            raise PermissionDenied(
+                "This report link is not valid.", reason="REPORT_LINK_INVALID"
+            ) from None
+        report = report_or_404(room_or_404(room_id), report_id)
+        if report.status != ReportStatus.SUCCEEDED or not report.file:
+            raise NotFound("This report has no file (any more).", reason="REPORT_FILE_NOT_FOUND")
+        try:
+            handle = report.file.storage.open(report.file.name, "rb")
+        except FileNotFoundError:
+            raise NotFound(
+                "This report has no file (any more).", reason="REPORT_FILE_NOT_FOUND"
+            ) from None
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"{report.file_name}.csv",
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Cache-Control"] = "private, no-store"
+        return response
 
 
 # --- Tokens and config ---------------------------------------------------------------
