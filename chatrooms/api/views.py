@@ -424,6 +424,7 @@ class ReportDownloadView(ApiView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The CSV."),
             **ERROR_RESPONSES,
+            404: OpenApiResponse(s.StatusOutput, description="No such report, or no file."),
         },
         tags=["Extensions"],
         extensions=EXTENSION,

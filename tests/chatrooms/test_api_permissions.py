@@ -42,8 +42,11 @@ from chatrooms.models import (
     PollStatus,
     PollType,
     RefreshToken,
+    Report,
+    ReportType,
     Role,
 )
+from chatrooms.reports import links as report_links
 from tests import factories
 from tests.chatrooms.helpers import assert_status, field_violations
 
@@ -54,6 +57,7 @@ API = "/bv/chatroom/v1"
 
 class Credential(Enum):
     NONE = "no auth header"
+    LINK = "a signed link (tests/chatrooms/test_reports.py)"
     API_KEY = "API key"
     TOKEN = "chatroom token, any role"
     ADMIN = "chatroom token with ROLE_ADMIN"
@@ -70,10 +74,13 @@ class Scene:
     pin: PinnedMessage
     block: BlockedUser
     refresh_token: str
+    report: Report
 
     def ids(self) -> dict:
         return {
             "room": self.room.id,
+            "report": self.report.id,
+            "report_token": report_links.sign(self.report.id),
             "queued_poll": self.queued_poll.id,
             "active_poll": self.active_poll.id,
             "message": self.message.id,
@@ -92,6 +99,7 @@ def scene(room):
         pin=factories.PinnedMessageFactory(room=room),
         block=factories.BlockedUserFactory(room=room),
         refresh_token=auth.chatroom_token_issue(room=room, role=Role.VIEWER).refresh_token,
+        report=Report.objects.create(room=room, type=ReportType.CHAT_HISTORIES, file_name="r"),
     )
 
 
@@ -168,6 +176,17 @@ ENDPOINTS = [
     ),
     Endpoint(
         "POST", "/chatrooms/{room}/tokens", Credential.API_KEY, lambda s: {"role": Role.VIEWER}
+    ),
+    Endpoint(
+        "POST",
+        "/chatrooms/{room}/reports",
+        Credential.API_KEY,
+        lambda s: {"type": ReportType.POLL_VOTES},
+    ),
+    Endpoint("GET", "/chatrooms/{room}/reports/{report}", Credential.API_KEY),
+    # The signed link is the credential (its own matrix: tests/chatrooms/test_reports.py).
+    Endpoint(
+        "GET", "/chatrooms/{room}/reports/{report}:download?token={report_token}", Credential.LINK
     ),
     # No auth header
     Endpoint(
@@ -441,7 +460,7 @@ def bearer(credential: str) -> APIClient:
 
 
 def normalised(route: str) -> str:
-    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", route.lstrip("/"))
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", route.lstrip("/").split("?")[0])
 
 
 def test_the_matrix_lists_every_operation_of_the_urlconf():
@@ -692,7 +711,9 @@ def test_another_rooms_token_reads_its_own_room(scene, other_room_admin_client):
 # --- Ids in the path -----------------------------------------------------------------------
 
 
-ROOM_ID_ENDPOINTS = [e for e in ENDPOINTS if "{room}" in e.route]
+ROOM_ID_ENDPOINTS = [
+    e for e in ENDPOINTS if "{room}" in e.route and e.credential is Credential.API_KEY
+]
 RESOURCE_ID_ENDPOINTS = [
     e for e in ENDPOINTS if "{queued_poll}" in e.route or "{active_poll}" in e.route
 ] + [e for e in ENDPOINTS if "{message}" in e.route]
@@ -705,7 +726,7 @@ def with_ids(endpoint: Endpoint, scene: Scene, value: str) -> str:
 @pytest.mark.parametrize("endpoint", [pytest.param(e, id=str(e)) for e in ROOM_ID_ENDPOINTS])
 def test_api_key_endpoint_with_an_unknown_room_is_404(endpoint, scene, api_key_client):
     path = with_ids(endpoint, scene, str(uuid.uuid4()))
-    body = endpoint.body(scene)
+    body = endpoint.body(scene) if endpoint.body else None
 
     response = getattr(api_key_client, endpoint.method.lower())(path, body, format="json")
 
@@ -716,7 +737,7 @@ def test_api_key_endpoint_with_an_unknown_room_is_404(endpoint, scene, api_key_c
 @pytest.mark.parametrize("endpoint", [pytest.param(e, id=str(e)) for e in ROOM_ID_ENDPOINTS])
 def test_api_key_endpoint_with_a_malformed_room_id_is_400(endpoint, bad_id, scene, api_key_client):
     path = with_ids(endpoint, scene, bad_id)
-    body = endpoint.body(scene)
+    body = endpoint.body(scene) if endpoint.body else None
 
     response = getattr(api_key_client, endpoint.method.lower())(path, body, format="json")
 

@@ -281,11 +281,16 @@ def test_every_operation_has_a_unique_operation_id(openapi):
     assert len(ids) == len(set(ids))
 
 
+# The one answer that is a file: a report's CSV behind its signed `uri`.
+FILE_DOWNLOADS = {"ChatroomExtension_DownloadChatroomReport": "text/csv"}
+
+
 def test_every_200_documents_a_json_body(openapi):
     without_body = [
         f"{method.upper()} {path}"
         for method, path, operation in documented_operations(openapi)
-        if "application/json" not in operation["responses"]["200"].get("content", {})
+        if FILE_DOWNLOADS.get(operation["operationId"], "application/json")
+        not in operation["responses"]["200"].get("content", {})
     ]
 
     assert without_body == []
