@@ -12,7 +12,14 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from chatrooms.models import MAX_SLOW_MODE_SECONDS, AuditAction, AuditSource, ChatStatus, PollType
+from chatrooms.models import (
+    MAX_SLOW_MODE_SECONDS,
+    AuditAction,
+    AuditSource,
+    ChatStatus,
+    PollType,
+    ReportType,
+)
 from chatrooms.selectors import ROOM_SORTS
 from chatrooms.services import MAX_POLL_OPTIONS, MIN_POLL_OPTIONS, OptionInput, PollAction
 
@@ -132,6 +139,23 @@ class SlowModeForm(forms.Form):
         max_value=MAX_SLOW_MODE_SECONDS,
         help_text=f"Viewers may send one message per this many seconds; 0 turns slow mode "
         f"off (at most {MAX_SLOW_MODE_SECONDS}). Admins are not slowed.",
+    )
+
+
+class ReportForm(forms.Form):
+    type = forms.ChoiceField(label="Report", choices=ReportType.choices)
+    time_zone = forms.CharField(
+        label="Time zone",
+        max_length=64,
+        initial="UTC",
+        help_text="The report's times are in this zone: an IANA name such as Asia/Taipei "
+        "or Europe/London.",
+    )
+    file_name = forms.CharField(
+        label="File name",
+        max_length=200,
+        required=False,
+        help_text="Without .csv; the room id when left empty.",
     )
 
 

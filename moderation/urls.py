@@ -59,6 +59,7 @@ urlpatterns = [
     path(room_path + "counters/", room.room_counters, name="room_counters"),
     path(room_path + "slow-mode/", room.room_slow_mode, name="room_slow_mode"),
     path(room_path + "label/", room.room_label, name="room_label"),
+    path(room_path + "reports/", room.room_report, name="room_report"),
     path(room_path + "users/block/", room.user_block, name="user_block"),
     path(room_path + "users/unblock/", room.user_unblock, name="user_unblock"),
     path(room_path + "users/end-sessions/", room.user_sessions_end, name="user_sessions_end"),

@@ -17,6 +17,9 @@ from chatrooms import auth, selectors, services
 from chatrooms.errors import NotFound
 from chatrooms.models import ChatMessage, Chatroom, ChatStatus, PollStatus, Role
 from chatrooms.realtime import topics
+from chatrooms.reports import links as report_links
+from chatrooms.reports import selectors as report_selectors
+from chatrooms.reports import services as report_services
 from moderation.access import moderator_required, room_admin_required
 from moderation.forms import (
     BLOCK_DURATIONS,
@@ -27,6 +30,7 @@ from moderation.forms import (
     MessageForm,
     MuteForm,
     PollForm,
+    ReportForm,
     SlowModeForm,
     StatusForm,
     UnblockForm,
@@ -86,6 +90,10 @@ def room_detail(request, room_id):
         room=room, search=blocked_search, limit=BLOCKED_LIST_SIZE
     )
     counters = selectors.console_counters(room=room)
+    reports = report_selectors.room_reports(room=room)
+    for report in reports:
+        # A fresh signed link at each page view (CHATROOM_REPORT_LINK_TTL).
+        report.download_url = report_links.path(report) if report.file else ""
     return render(
         request,
         "moderation/room.html",
@@ -106,6 +114,8 @@ def room_detail(request, room_id):
             "counters_form": CountersForm(
                 initial={"keys": ", ".join(c.key for c in counters if not c.disabled)}
             ),
+            "reports": reports,
+            "report_form": ReportForm(),
             "block_durations": BLOCK_DURATIONS,
             "statuses": ChatStatus,
         },
@@ -272,6 +282,28 @@ def room_label(request, room_id):
         return f"Renamed the room “{label}”." if label else "Cleared the room's label."
 
     return form_action(request, LabelForm, rename, back=room_url(room))
+
+
+@moderator_required
+@require_POST
+def room_report(request, room_id):
+    """Ask for a report; the worker builds it, the Reports panel shows when it is ready."""
+    room = room_or_404(room_id)
+
+    def request_report(data):
+        report = report_services.report_request(
+            actor=staff_actor(request),
+            room=room,
+            type=data["type"],
+            time_zone=data["time_zone"],
+            file_name=data["file_name"],
+        )
+        return (
+            f"Building the {report.get_type_display().lower()} report "
+            f"({report.time_zone}). Reload the page to download it when it is ready."
+        )
+
+    return form_action(request, ReportForm, request_report, back=room_url(room, "reports"))
 
 
 # --- Users -------------------------------------------------------------------------------

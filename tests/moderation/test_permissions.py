@@ -40,6 +40,8 @@ VIEWS = [
     ("poll_change", "poll", "post", MODERATE),
     ("poll_delete", "poll", "post", MODERATE),
     ("poll_csv", "poll", "get", MODERATE),
+    # Like the poll and audit exports: every role may ask for a room's reports.
+    ("room_report", "room", "post", MODERATE),
     ("audit", "", "get", MODERATE),
     ("audit_csv", "", "get", MODERATE),
     ("password_change", "", "get", MODERATE),

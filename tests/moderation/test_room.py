@@ -21,6 +21,9 @@ from chatrooms.models import (
     CustomCounter,
     PinnedMessage,
     PollStatus,
+    Report,
+    ReportStatus,
+    ReportType,
     counter_key_validator,
 )
 from moderation.views.room import BLOCKED_LIST_SIZE, FEED_PAGE_SIZE
@@ -168,8 +171,8 @@ def test_the_room_page_runs_a_fixed_number_of_queries(
 ):
     # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 the room,
     # 6 pinned messages, 7 polls, 8 their options, 9 the feed, 10 blocks of the feed's
-    # senders, 11 the blocked list, 12 counters.
-    queries = 12
+    # senders, 11 the blocked list, 12 counters, 13 reports.
+    queries = 13
 
     def fill(count):
         for _ in range(count):
@@ -177,6 +180,9 @@ def test_the_room_page_runs_a_fixed_number_of_queries(
             factories.BlockedUserFactory(room=room, user_id=sender.user_id)
             factories.PinnedMessageFactory(room=room, message_id=str(sender.pk))
             factories.PollFactory(room=room, options=["a", "b", "c"])
+            Report.objects.create(
+                room=room, type=ReportType.POLL_VOTES, status=ReportStatus.SUCCEEDED, file="x.csv"
+            )
             factories.CustomCounterFactory(room=room)
 
     fill(1)
