@@ -1,7 +1,8 @@
 # Two commands for a fresh machine:
 #   make run   set up a virtualenv, build the broker plugin, migrate the SQLite default,
-#              seed demo data, then run the web app (:8000), the broker and the realtime
-#              worker together (Procfile.dev; Ctrl-C stops them all)
+#              seed demo data, then run the web app (:8000), the broker, the realtime
+#              worker, the relay and the task worker together (Procfile.dev; Ctrl-C
+#              stops them all)
 #   make test  install the test tools and run the whole suite
 PYTHON ?= python3
 VENV := .venv

@@ -10,7 +10,7 @@ What runs is what an operator installs (README.md, "Deploy"; docs/deploy.md):
 - the one-off commands of the Deploy section through ``deploy/manage.sh``: ``check --deploy``
   (which must fail before ``collectstatic``), ``migrate``, ``collectstatic``,
   ``createsuperuser``, ``create_api_key``;
-- the four units in ``deploy/systemd/``: each one's ``ExecStart`` command line, run as
+- the five units in ``deploy/systemd/``: each one's ``ExecStart`` command line, run as
   systemd would run it (its ``WorkingDirectory``, only its ``EnvironmentFile`` and
   systemd's default PATH, ``/srv/chatroom`` read as this checkout, the web unit's
   ``Type=notify`` answered through a ``NOTIFY_SOCKET``), after ``systemd-analyze verify``
@@ -21,7 +21,8 @@ What runs is what an operator installs (README.md, "Deploy"; docs/deploy.md):
 Then probes through nginx over HTTPS: health and readiness, the sign-in page and its
 static files, the admin and API docs pages, a room created with the API key, a viewer
 token reading its state, two MQTT clients over wss://…/mqtt (one sends, the worker stores,
-the other receives), a normal request with 20 slow connections open, and /readyz failing
+the other receives), a report built by the task worker and downloaded by its signed
+link, a normal request with 20 slow connections open, and /readyz failing
 once the broker is stopped. Each probe prints one line; the last line is
 ``prod-check: N passed, N failed`` and the exit status is 1 if any failed.
 
@@ -340,6 +341,7 @@ class ProdCheck:
             "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
             "DJANGO_CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
             "DJANGO_STATIC_ROOT": str(self.static_root),
+            "DJANGO_MEDIA_ROOT": str(self.work / "media"),
             "DATABASE_URL": self.database.app_url,
             "CHATROOM_REALTIME_ENDPOINT": "localhost",
             "GUNICORN_BIND": gunicorn,
@@ -489,6 +491,14 @@ class ProdCheck:
         )
         return f"{shlex.join(service.argv)} -> connected to the broker"
 
+    def start_tasks(self) -> str:
+        service = self.service("chatroom-tasks.service").start()
+        wait_until(
+            lambda: self._alive_and(service, "Starting worker" in service.log.read_text()),
+            "the task worker started",
+        )
+        return f"{shlex.join(service.argv)} -> waiting for tasks"
+
     @staticmethod
     def _alive_and(service: Service, condition: bool) -> bool:
         if not service.alive():
@@ -609,6 +619,7 @@ class ProdCheck:
             lambda: self.start_listening("chatroom-wsrelay.service", self.ports["relay"]),
             fatal=True,
         )
+        p.run("unit chatroom-tasks", self.start_tasks, fatal=True)
         p.run("nginx", self.start_nginx, fatal=True)
 
         p.run("GET /healthz through nginx", lambda: json.dumps(self.probe_json("/healthz", 200)))
@@ -659,6 +670,7 @@ class ProdCheck:
 
         p.run("a viewer token reads the room's state", viewer_state, fatal=True)
         p.run("MQTT over wss through nginx: sent, stored, received", self.realtime)
+        p.run("a report built by the task worker, downloaded through nginx", self.report)
         p.run(
             f"{SLOW_CONNECTIONS} slow connections do not delay a normal request", self.slow_clients
         )
@@ -770,6 +782,32 @@ class ProdCheck:
                 client.disconnect()
                 client.loop_stop()
 
+    def report(self) -> str:
+        started = time.monotonic()
+        body = {"type": "REPORT_TYPE_CHAT_HISTORIES", "time_zone": "Asia/Taipei"}
+        report_id = self.api("POST", f"/chatrooms/{self.room}/reports", self.key, body)["id"]
+        path = f"/chatrooms/{self.room}/reports/{report_id}"
+
+        def finished():
+            answer = self.api("GET", path, self.key)
+            return answer if answer["status"] != "REPORT_STATUS_RUNNING" else None
+
+        answer = wait_until(finished, "the report built")
+        seconds = time.monotonic() - started
+        expect(answer["status"] == "REPORT_STATUS_SUCCEEDED", f"report: {answer}")
+        uri = urllib.parse.urlsplit(answer["uri"])
+        expect(uri.scheme == "https", f"the uri is not https: {answer['uri']}")
+        status, headers, data = self.get(f"{uri.path}?{uri.query}")
+        expect(status == 200, f"download: {status} {data[:300]!r}")
+        expect(headers.get("content-type", "").startswith("text/csv"), f"download: {headers}")
+        text = data.decode("utf-8-sig")
+        expect(text.startswith("Sent at (Asia/Taipei),"), f"header: {text[:200]!r}")
+        rows = text.count("\n") - 1
+        expect(rows >= 1, "the report has no message")
+        forged, _, _ = self.get(f"{uri.path}?token=forged")
+        expect(forged == 403, f"a forged link: {forged}")
+        return f"built in {seconds * 1000:,.0f} ms, {rows} row(s) downloaded; a forged link 403"
+
     def slow_clients(self) -> str:
         slow = serving.slow_clients(self.nginx.https_port, SLOW_CONNECTIONS, tls=self.nginx.tls)
         try:
@@ -790,7 +828,13 @@ class ProdCheck:
     def stop(self) -> None:
         if self.nginx is not None:
             self.nginx.stop()
-        for name in ("chatroom-wsrelay", "chatroom-realtime", "chatroom-broker", "chatroom-web"):
+        for name in (
+            "chatroom-tasks",
+            "chatroom-wsrelay",
+            "chatroom-realtime",
+            "chatroom-broker",
+            "chatroom-web",
+        ):
             if name in self.services:
                 self.services[name].stop()
 

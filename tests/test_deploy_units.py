@@ -35,6 +35,13 @@ SERVICES = {
         "/srv/chatroom/manage.py",
         "broker",
     ],
+    "chatroom-tasks.service": [
+        "/srv/chatroom/.venv/bin/python",
+        "/srv/chatroom/manage.py",
+        "db_worker",
+        "--queue-name",
+        "reports",
+    ],
     "chatroom-wsrelay.service": [
         "/srv/chatroom/.venv/bin/python",
         "/srv/chatroom/manage.py",
