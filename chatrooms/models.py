@@ -474,6 +474,9 @@ class ChatMessage(models.Model):
                 condition=Q(deleted_at__isnull=True),
                 name="chatrooms_msg_device_idx",
             ),
+            # The user card: one sender's messages newest first, in a room or across rooms,
+            # deleted ones included, without reading the rooms' other messages (issue 14).
+            models.Index(fields=["user_id", "-received_at", "-id"], name="chatrooms_msg_user_idx"),
         ]
 
     def __str__(self) -> str:
@@ -702,6 +705,7 @@ class AuditAction(models.TextChoices):
     MESSAGE_PIN = "message.pin", "Message pinned"
     MESSAGE_UNPIN = "message.unpin", "Message unpinned"
     MESSAGE_DELETE = "message.delete", "Message deleted"
+    MESSAGES_PURGE = "messages.purge", "Messages purged"
     POLL_CREATE = "poll.create", "Poll created"
     POLL_UPDATE = "poll.update", "Poll edited"
     POLL_DELETE = "poll.delete", "Poll deleted"
@@ -788,6 +792,8 @@ class AuditLogEntry(models.Model):
             models.Index(
                 fields=["actor_name", "-created_at"], name="chatrooms_audit_actorname_idx"
             ),
+            # "Acted on": the audit log filtered by its target, and the user card (issue 14).
+            models.Index(fields=["target_id", "-created_at"], name="chatrooms_audit_target_idx"),
         ]
 
     def __str__(self) -> str:

@@ -19,11 +19,13 @@ from chatrooms.models import (
     BlockedUser,
     ChatMessage,
     Chatroom,
+    ChatSession,
     CustomCounter,
     PinnedMessage,
     Poll,
     PollOption,
     PollStatus,
+    Role,
 )
 
 
@@ -469,12 +471,14 @@ def audit_log_queryset(
     actor: str = "",
     action: str = "",
     source: str = "",
+    target: str = "",
     since=None,
     until=None,
 ) -> QuerySet:
     """Audit rows matching the console's filters, with their room joined.
 
     ``actor`` matches a staff username, a token user's name or an actor id
+    exactly; ``target`` the id of what was acted on (a user id, a message id)
     exactly; ``since`` is inclusive and ``until`` exclusive.
     """
     queryset = AuditLogEntry.objects.select_related("room")
@@ -483,6 +487,9 @@ def audit_log_queryset(
     actor = actor.strip()
     if actor:
         queryset = queryset.filter(Q(actor_name=actor) | Q(actor_id=actor))
+    target = target.strip()
+    if target:
+        queryset = queryset.filter(target_id=target)
     if action:
         queryset = queryset.filter(action=action)
     if source:
@@ -514,3 +521,115 @@ def console_message_get(*, room: Chatroom, message_id) -> ChatMessage | None:
     except ValueError:
         return None
     return ChatMessage.objects.filter(room=room, pk=message_id).first()
+
+
+# --- The user card ---------------------------------------------------------------------
+
+USER_CARD_LIMIT = 20
+
+
+@dataclass
+class UserCard:
+    """What the console knows of one chat user (a token subject), seen from a room.
+
+    Every list is bounded (``USER_CARD_LIMIT``) and newest first; the card is six
+    queries whatever the user's history.
+    """
+
+    room: Chatroom
+    user_id: str
+    custom_name: str = ""
+    device_ids: list[str] = field(default_factory=list)
+    role: str = ""  # Role value of their latest session in the room, if any
+    is_admin: bool = False
+    is_guest: bool = False
+    room_messages: list[ChatMessage] = field(default_factory=list)
+    other_messages: list[ChatMessage] = field(default_factory=list)  # room joined
+    blocks: list[BlockedUser] = field(default_factory=list)  # every room, room joined
+    audit_entries: list[AuditLogEntry] = field(default_factory=list)  # room joined
+    active_block: BlockedUser | None = None  # in this room
+    pinned_ids: set[str] = field(default_factory=set)  # of room_messages
+
+    @property
+    def role_label(self) -> str:
+        """Their role: their live session's, else as their latest message was sent."""
+        if self.role:
+            return Role(self.role).label
+        if self.is_admin or self.is_guest:
+            return Role.ADMIN.label if self.is_admin else Role.GUEST.label
+        return Role.VIEWER.label if self.room_messages or self.other_messages else ""
+
+    @property
+    def known(self) -> bool:
+        """Whether anything at all is stored about them."""
+        return any(
+            (self.role, self.room_messages, self.other_messages, self.blocks, self.audit_entries)
+        )
+
+
+def console_user_card(*, room: Chatroom, user_id: str, limit: int = USER_CARD_LIMIT) -> UserCard:
+    """The user card: their latest live session in the room, their messages in the room and
+    in other rooms, their blocks (active and past, every room), the audit entries that
+    acted on them, and which of the room messages are pinned. Six queries, each an index
+    probe (``chatrooms_msg_user_idx``, ``chatrooms_block_user_idx``,
+    ``chatrooms_audit_target_idx``, the session's subject index)."""
+    card = UserCard(room=room, user_id=user_id)
+    # Live sessions only (``chatrooms_session_user_idx``); ended ones show in the audit.
+    session = (
+        ChatSession.objects.filter(room=room, subject=user_id, revoked_at__isnull=True)
+        .order_by("-created_at", "-id")
+        .only("role", "name", "device_id")
+        .first()
+    )
+    mine = ChatMessage.objects.filter(user_id=user_id).order_by("-received_at", "-id")
+    card.room_messages = list(mine.filter(room=room)[:limit])
+    card.other_messages = list(mine.exclude(room=room).select_related("room")[:limit])
+    card.blocks = list(
+        BlockedUser.objects.filter(user_id=user_id)
+        .select_related("room")
+        .order_by("-blocked_at", "-id")[:limit]
+    )
+    card.audit_entries = list(
+        AuditLogEntry.objects.filter(target_type="user", target_id=user_id)
+        .select_related("room")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    card.active_block = next((b for b in card.blocks if b.room_id == room.pk and b.is_active), None)
+    if card.room_messages:
+        card.pinned_ids = set(
+            PinnedMessage.objects.filter(
+                room=room, message_id__in=[str(m.pk) for m in card.room_messages]
+            ).values_list("message_id", flat=True)
+        )
+    latest = next(iter(card.room_messages + card.other_messages), None)
+    if session is not None:
+        card.role = session.role
+        card.custom_name = session.name
+    if latest is not None:
+        card.custom_name = card.custom_name or latest.user_custom_name
+        card.is_admin, card.is_guest = latest.user_is_admin, latest.user_is_guest
+    for block in card.blocks:
+        card.custom_name = card.custom_name or block.custom_name
+    devices = [session.device_id if session else ""]
+    devices += [m.user_device_id for m in card.room_messages + card.other_messages]
+    devices += [b.device_id for b in card.blocks]
+    card.device_ids = list(dict.fromkeys(d for d in devices if d))[:5]
+    return card
+
+
+def console_last_action(
+    *, room: Chatroom, actions: Sequence[str], target_id: str
+) -> AuditLogEntry | None:
+    """The newest audit entry of one of ``actions`` on ``target_id`` in a room: who
+    did it first, when a second moderator tries the same."""
+    return (
+        AuditLogEntry.objects.filter(room=room, action__in=actions, target_id=str(target_id))
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def console_last_block(*, room: Chatroom, user_id: str) -> BlockedUser | None:
+    """The newest block of a user in a room, whatever its state."""
+    blocks = BlockedUser.objects.filter(room=room, user_id=user_id)
+    return blocks.order_by("-blocked_at", "-id").first()

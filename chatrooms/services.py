@@ -1259,6 +1259,91 @@ def message_delete(*, actor: Actor, room: Chatroom, message_id, reason: str = ""
     return message
 
 
+# A purge deletes at most this many messages per call (newest first), so one click holds
+# its row locks, its UPDATE and its broadcast to a bounded size; the console says when
+# older ones remain and a second purge takes them.
+PURGE_MAX_MESSAGES = 500
+PURGE_MAX_MINUTES = 24 * 60
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    deleted_ids: list[str]
+    unpinned_ids: list[str]
+    more: bool  # messages of the window remain (over PURGE_MAX_MESSAGES): purge again
+
+
+@transaction.atomic
+def messages_purge(
+    *,
+    actor: Actor,
+    room: Chatroom,
+    user_id: str,
+    minutes: int,
+    reason: str = "",
+    limit: int = PURGE_MAX_MESSAGES,
+) -> PurgeResult:
+    """Delete one sender's messages of the last ``minutes`` in a room, newest first and
+    at most ``limit`` of them, as ``message_delete`` deletes one: hidden from everyone
+    but admins, pins of them removed. One audit row names the count; the deletions (and
+    unpins) are announced after commit, in one broadcast."""
+    _require_active(room)
+    user_id = user_id.strip()
+    if not user_id:
+        raise InvalidArgument("Name the user.", field_violations=[("user_id", "Required.")])
+    if not 1 <= minutes <= PURGE_MAX_MINUTES:
+        raise InvalidArgument(
+            f"Purge between 1 and {PURGE_MAX_MINUTES} minutes.",
+            field_violations=[("minutes", f"Between 1 and {PURGE_MAX_MINUTES}.")],
+        )
+    limit = max(1, min(limit, PURGE_MAX_MESSAGES))
+    now = timezone.now()
+    rows = list(
+        ChatMessage.objects.select_for_update()
+        .filter(
+            room=room,
+            user_id=user_id,
+            deleted_at__isnull=True,
+            received_at__gte=now - timedelta(minutes=minutes),
+        )
+        .order_by("-received_at", "-id")
+        .values_list("pk", flat=True)[: limit + 1]
+    )
+    ids, more = rows[:limit], len(rows) > limit
+    ChatMessage.objects.filter(pk__in=ids).update(
+        deleted_at=now, deleted_by_id=actor.id, deleted_by_custom_name=actor.name
+    )
+    deleted_ids = [str(pk) for pk in ids]
+    pins = list(PinnedMessage.objects.filter(room=room, message_id__in=deleted_ids))
+    if pins:
+        # A deleted message shows nowhere, the pins included.
+        PinnedMessage.objects.filter(pk__in=[pin.pk for pin in pins]).delete()
+        _state_changed(room)
+    unpinned_ids = [pin.message_id for pin in pins]
+    audit_record(
+        actor=actor,
+        action=AuditAction.MESSAGES_PURGE,
+        room=room,
+        target_type="user",
+        target_id=user_id,
+        reason=reason,
+        after={
+            "minutes": minutes,
+            "deleted": len(deleted_ids),
+            "message_ids": deleted_ids,
+            "unpinned_message_ids": unpinned_ids,
+            "more": more,
+        },
+    )
+    if deleted_ids:
+        announced = [events.delete(actor, message_id) for message_id in deleted_ids]
+        announced += [events.pin(actor, pin, pinned=False) for pin in pins]
+        transaction.on_commit(
+            lambda: publisher.broadcast(room.pk, viewers=announced, admins=announced)
+        )
+    return PurgeResult(deleted_ids=deleted_ids, unpinned_ids=unpinned_ids, more=more)
+
+
 @transaction.atomic
 def counter_increment(*, room: Chatroom, key: str, value: int) -> CounterIncrement:
     """Record an increment of an enabled counter without a message; the next roll-up
