@@ -1286,7 +1286,8 @@ def messages_purge(
     """Delete one sender's messages of the last ``minutes`` in a room, newest first and
     at most ``limit`` of them, as ``message_delete`` deletes one: hidden from everyone
     but admins, pins of them removed. One audit row names the count; the deletions (and
-    unpins) are announced after commit, in one broadcast."""
+    unpins) are announced after commit, in one broadcast. With nothing to delete it
+    changes nothing and records nothing."""
     _require_active(room)
     user_id = user_id.strip()
     if not user_id:
@@ -1310,6 +1311,8 @@ def messages_purge(
         .values_list("pk", flat=True)[: limit + 1]
     )
     ids, more = rows[:limit], len(rows) > limit
+    if not ids:
+        return PurgeResult(deleted_ids=[], unpinned_ids=[], more=False)  # changes nothing
     ChatMessage.objects.filter(pk__in=ids).update(
         deleted_at=now, deleted_by_id=actor.id, deleted_by_custom_name=actor.name
     )
@@ -1335,12 +1338,9 @@ def messages_purge(
             "more": more,
         },
     )
-    if deleted_ids:
-        announced = [events.delete(actor, message_id) for message_id in deleted_ids]
-        announced += [events.pin(actor, pin, pinned=False) for pin in pins]
-        transaction.on_commit(
-            lambda: publisher.broadcast(room.pk, viewers=announced, admins=announced)
-        )
+    announced = [events.delete(actor, message_id) for message_id in deleted_ids]
+    announced += [events.pin(actor, pin, pinned=False) for pin in pins]
+    transaction.on_commit(lambda: publisher.broadcast(room.pk, viewers=announced, admins=announced))
     return PurgeResult(deleted_ids=deleted_ids, unpinned_ids=unpinned_ids, more=more)
 
 

@@ -21,7 +21,13 @@ from chatrooms.models import (
     ReportType,
 )
 from chatrooms.selectors import ROOM_SORTS
-from chatrooms.services import MAX_POLL_OPTIONS, MIN_POLL_OPTIONS, OptionInput, PollAction
+from chatrooms.services import (
+    MAX_POLL_OPTIONS,
+    MIN_POLL_OPTIONS,
+    PURGE_MAX_MINUTES,
+    OptionInput,
+    PollAction,
+)
 
 ON_OFF = [("1", "On"), ("0", "Off")]
 
@@ -171,8 +177,11 @@ class CountersForm(forms.Form):
         return split_keys(self.cleaned_data["keys"])
 
 
+# What Twitch and YouTube offer a moderator: short timeouts, a day, or for good.
 BLOCK_DURATIONS = [
     ("", "Until unblocked"),
+    ("10", "10 seconds"),
+    ("60", "1 minute"),
     ("600", "10 minutes"),
     ("3600", "1 hour"),
     ("86400", "24 hours"),
@@ -184,6 +193,7 @@ class BlockForm(forms.Form):
 
     message_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     user_id = forms.CharField(label="User id", required=False, max_length=128)
+    device_id = forms.CharField(required=False, max_length=128, widget=forms.HiddenInput)
     custom_name = forms.CharField(label="Name", required=False, max_length=128)
     reason = forms.CharField(label="Reason", required=False, max_length=500)
     duration = forms.TypedChoiceField(
@@ -211,6 +221,28 @@ class BlockForm(forms.Form):
 class UnblockForm(forms.Form):
     user_id = forms.CharField(label="User id", max_length=128)
     reason = forms.CharField(label="Reason", required=False, max_length=500)
+
+
+PURGE_WINDOWS = [
+    (1, "1 minute"),
+    (5, "5 minutes"),
+    (10, "10 minutes"),
+    (30, "30 minutes"),
+    (60, "1 hour"),
+    (PURGE_MAX_MINUTES, "24 hours"),
+]
+
+
+class PurgeForm(forms.Form):
+    """Delete one user's messages of the last few minutes in the room."""
+
+    user_id = forms.CharField(label="User id", max_length=128)
+    custom_name = forms.CharField(required=False, max_length=128, widget=forms.HiddenInput)
+    minutes = forms.TypedChoiceField(
+        label="Messages of the last", choices=PURGE_WINDOWS, coerce=int, initial=5
+    )
+    reason = forms.CharField(label="Reason", required=False, max_length=500)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class EndSessionsForm(forms.Form):
@@ -335,6 +367,12 @@ class AuditFilterForm(forms.Form):
         max_length=150,
         help_text="A staff username, a viewer's name, or an actor id, exactly.",
     )
+    target = forms.CharField(
+        label="Acted on",
+        required=False,
+        max_length=128,
+        help_text="The id of the user (or message) acted on, exactly.",
+    )
     action = forms.ChoiceField(
         label="Action", required=False, choices=[("", "Any"), *AuditAction.choices]
     )
@@ -359,6 +397,7 @@ class AuditFilterForm(forms.Form):
         return {
             "room_id": data.get("room"),
             "actor": data.get("actor", ""),
+            "target": data.get("target", ""),
             "action": data.get("action", ""),
             "source": data.get("source", ""),
             "since": data.get("since"),

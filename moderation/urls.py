@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 
 from moderation.access import moderator_required
 from moderation.forms import StaffAuthenticationForm
-from moderation.views import api_keys, audit, polls, room, rooms
+from moderation.views import api_keys, audit, polls, room, rooms, users
 
 app_name = "moderation"
 
@@ -63,6 +63,10 @@ urlpatterns = [
     path(room_path + "users/block/", room.user_block, name="user_block"),
     path(room_path + "users/unblock/", room.user_unblock, name="user_unblock"),
     path(room_path + "users/end-sessions/", room.user_sessions_end, name="user_sessions_end"),
+    path(room_path + "users/purge/", users.user_purge, name="user_purge"),
+    # Any user id (a token subject, slashes included) ends in "card/": no action's path
+    # above can be taken for a card's.
+    path(room_path + "users/<path:user_id>/card/", users.user_card, name="user_card"),
     path(room_path + "end-sessions/", room.room_sessions_end, name="room_sessions_end"),
     path(room_path + "messages/pin/", room.message_pin, name="message_pin"),
     path(room_path + "messages/unpin/", room.message_unpin, name="message_unpin"),

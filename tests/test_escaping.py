@@ -1,5 +1,7 @@
 """Hostile text in every field a client or staff can fill is shown escaped, never run."""
 
+from urllib.parse import quote
+
 import pytest
 from django.urls import reverse
 
@@ -52,6 +54,9 @@ def pages(room):
         reverse("moderation:rooms") + "?q=script",
         reverse("moderation:room", args=[room.pk]),
         reverse("moderation:audit"),
+        reverse("moderation:audit") + "?target=" + quote(HOSTILE),
+        # The user card, as its own page and as the room page's dialog fragment.
+        reverse("moderation:user_card", args=[room.pk, HOSTILE]),
         "/admin/chatrooms/chatroom/",
         f"/admin/chatrooms/chatroom/{room.pk}/change/",
         "/admin/chatrooms/chatmessage/",
@@ -70,3 +75,19 @@ def test_console_and_admin_escape_hostile_text(admin_client, hostile_room):
         for marker in RAW_MARKERS:
             assert marker not in html, (path, marker)
         assert "&lt;script&gt;alert(" in html or "&lt;script&gt;" in html, path
+
+
+def test_the_user_card_fragment_escapes_hostile_text(admin_client, hostile_room):
+    services.messages_purge(
+        actor=Actor.system(), room=hostile_room, user_id=HOSTILE, minutes=5, reason=HOSTILE
+    )
+    response = admin_client.get(
+        reverse("moderation:user_card", args=[hostile_room.pk, HOSTILE]),
+        headers={"HX-Request": "true", "HX-Target": "card-body"},
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for marker in RAW_MARKERS:
+        assert marker not in html
+    assert html.count("&lt;script&gt;alert(") >= 4  # name, message, block reason, audit reason

@@ -32,6 +32,30 @@ def when(value) -> str:
     return local.strftime("%Y-%m-%d %H:%M")
 
 
+@register.filter
+def ago(value, now=None) -> str:
+    """How long ago, for what a moderator just missed: "3 s ago", "4 min ago", "2 h
+    ago", then the date and time."""
+    if value is None:
+        return ""
+    seconds = max(0, int(((now or timezone.now()) - value).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"on {timezone.localtime(value).strftime('%Y-%m-%d %H:%M')}"
+
+
+@register.simple_tag
+def block_durations():
+    """The block durations the console offers, as (seconds or "", label)."""
+    from moderation.forms import BLOCK_DURATIONS
+
+    return BLOCK_DURATIONS
+
+
 @register.simple_tag
 def role_name(user) -> str:
     if user.is_superuser:

@@ -59,6 +59,11 @@ def form_action(request, form_class, action: Callable[[dict], str | None], *, ba
     return redirect_back(request, back)
 
 
+class Already(str):
+    """An action's answer that someone else did it first ("Already deleted by Ana 3 s
+    ago."): a notice for the moderator, neither a success nor an error."""
+
+
 def run_action(request, action: Callable[[], str | None]) -> bool:
     """Run a service call; report the text it returns, or the domain error it raises.
 
@@ -70,7 +75,9 @@ def run_action(request, action: Callable[[], str | None]) -> bool:
     except ApiError as error:
         messages.error(request, error.message)
         return False
-    if text:
+    if isinstance(text, Already):
+        messages.info(request, text)
+    elif text:
         messages.success(request, text)
     return True
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chatrooms import auth, selectors, services
 from chatrooms.errors import NotFound
-from chatrooms.models import ChatMessage, Chatroom, ChatStatus, PollStatus, Role
+from chatrooms.models import AuditAction, ChatMessage, Chatroom, ChatStatus, PollStatus, Role
 from chatrooms.realtime import topics
 from chatrooms.reports import links as report_links
 from chatrooms.reports import selectors as report_selectors
@@ -37,7 +37,9 @@ from moderation.forms import (
     ViewerInfoForm,
 )
 from moderation.paging import decode_cursor, encode_cursor
+from moderation.templatetags.console import ago
 from moderation.views.common import (
+    Already,
     confirmation,
     form_action,
     htmx_current_page,
@@ -325,9 +327,9 @@ def user_block(request, room_id):
             user_id, device_id = message.user_id, message.user_device_id
             name = message.user_custom_name
         else:
-            user_id, device_id, name = data["user_id"], "", data["custom_name"]
+            user_id, device_id, name = data["user_id"], data["device_id"], data["custom_name"]
         duration = data["duration"]
-        _block, created = services.user_block(
+        block, created = services.user_block(
             actor=staff_actor(request),
             room=room,
             user_id=user_id,
@@ -338,7 +340,7 @@ def user_block(request, room_id):
         )
         who = name or user_id
         if not created:
-            return f"{who} was already blocked."
+            return already_blocked(block, who)
         period = f"for {dict(BLOCK_DURATIONS)[str(duration)]}" if duration else "until unblocked"
         return f"Blocked {who} {period}. They can no longer post or vote."
 
@@ -351,9 +353,17 @@ def user_unblock(request, room_id):
     room = room_or_404(room_id)
 
     def unblock(data):
-        block = services.user_unblock(
-            actor=staff_actor(request), room=room, user_id=data["user_id"], reason=data["reason"]
-        )
+        try:
+            block = services.user_unblock(
+                actor=staff_actor(request),
+                room=room,
+                user_id=data["user_id"],
+                reason=data["reason"],
+            )
+        except NotFound:
+            if (answer := already_unblocked(room, data["user_id"])) is None:
+                raise
+            return answer
         return f"Unblocked {block.custom_name or block.user_id}."
 
     return form_action(request, UnblockForm, unblock, back=room_url(room, "blocked"))
@@ -481,9 +491,14 @@ def message_unpin(request, room_id):
     room = room_or_404(room_id)
 
     def unpin(data):
-        pin = services.message_unpin(
-            actor=staff_actor(request), room=room, message_id=data["message_id"]
-        )
+        try:
+            pin = services.message_unpin(
+                actor=staff_actor(request), room=room, message_id=data["message_id"]
+            )
+        except NotFound:
+            if (answer := already_unpinned(room, data["message_id"])) is None:
+                raise
+            return answer
         return f"Unpinned the message from {pin.sender_custom_name or pin.sender_id}."
 
     return form_action(request, MessageForm, unpin, back=room_url(room, "pinned"))
@@ -499,6 +514,9 @@ def message_delete(request, room_id):
         return redirect_back(request, room_url(room))
     data = form.cleaned_data
     message = selectors.console_message_get(room=room, message_id=data["message_id"])
+    if message is not None and message.deleted_at is not None:
+        run_action(request, lambda: already_deleted(message))
+        return redirect_back(request, room_url(room))
     if message is not None and not data["confirm"]:
         return confirmation(
             request,
@@ -514,11 +532,68 @@ def message_delete(request, room_id):
     def delete():
         if message is None:
             raise NotFound("That message is not in this room.")
-        services.message_delete(
-            actor=staff_actor(request), room=room, message_id=message.pk, reason=data["reason"]
-        )
+        try:
+            services.message_delete(
+                actor=staff_actor(request), room=room, message_id=message.pk, reason=data["reason"]
+            )
+        except NotFound:
+            # Deleted meanwhile (since this request read it): say by whom.
+            message.refresh_from_db()
+            if message.deleted_at is None:
+                raise
+            return already_deleted(message)
         name = message.user_custom_name or message.user_id
         return f"Deleted the message from {name}. Viewers no longer see it."
 
     run_action(request, delete)
     return redirect_back(request, room_url(room))
+
+
+# --- Someone did it first -------------------------------------------------------------------
+# Two moderators acting on the same thing: the second is told who was first and how long
+# ago, from the row itself where it says (a deleted message, a block) and else from the
+# audit log.
+
+
+def _by(who: str, when) -> str:
+    return f"by {who or '?'} {ago(when)}"
+
+
+def already_deleted(message: ChatMessage) -> Already:
+    who = message.deleted_by_custom_name or message.deleted_by_id
+    return Already(f"Already deleted {_by(who, message.deleted_at)}.")
+
+
+def already_blocked(block, who: str) -> Already:
+    taker = block.action_taker_custom_name or block.action_taker_id
+    return Already(f"{who} was already blocked {_by(taker, block.blocked_at)}.")
+
+
+def already_unblocked(room: Chatroom, user_id: str) -> Already | None:
+    """Why a user is not blocked (any more), if they ever were; else None."""
+    block = selectors.console_last_block(room=room, user_id=user_id)
+    if block is None:
+        return None
+    who = block.custom_name or block.user_id
+    if block.expires_at is not None and block.expires_at <= (block.unblocked_at or timezone.now()):
+        return Already(f"{who} is not blocked: their block ran out {ago(block.expires_at)}.")
+    entry = selectors.console_last_action(
+        room=room, actions=[AuditAction.USER_UNBLOCK], target_id=user_id
+    )
+    if entry is None:
+        return None
+    return Already(f"{who} was already unblocked {_by(entry.actor_name, entry.created_at)}.")
+
+
+def already_unpinned(room: Chatroom, message_id: str) -> Already | None:
+    """Who unpinned a message that is not pinned (any more), if anyone did; else None."""
+    entry = selectors.console_last_action(
+        room=room, actions=[AuditAction.MESSAGE_UNPIN], target_id=message_id
+    )
+    if entry is not None:
+        return Already(f"Already unpinned {_by(entry.actor_name, entry.created_at)}.")
+    message = selectors.console_message_get(room=room, message_id=message_id)
+    if message is not None and message.deleted_at is not None:
+        who = message.deleted_by_custom_name or message.deleted_by_id
+        return Already(f"Already unpinned: the message was deleted {_by(who, message.deleted_at)}.")
+    return None

@@ -101,6 +101,52 @@
     true
   );
 
+  // User cards: a user's link (hx-get into #card-body) opens the card in the page's
+  // dialog, without leaving the page; Escape or "Close" shuts it and focus goes back to
+  // the link. Without JavaScript the same link is the card's own page.
+  var cardOpener = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var link = event.detail.elt;
+    if (link && link.classList && link.classList.contains("user-link")) {
+      cardOpener = link;
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "card-body") {
+      return;
+    }
+    var dialog = document.getElementById("card-dialog");
+    if (dialog && !dialog.open && dialog.showModal) {
+      dialog.showModal();
+    }
+    var title = document.getElementById("card-title");
+    if (title) {
+      title.focus({ preventScroll: true });
+    }
+  });
+  document.addEventListener(
+    "close",
+    function (event) {
+      if (event.target.id !== "card-dialog") {
+        return;
+      }
+      event.target.querySelector("#card-body").textContent = "";
+      if (cardOpener && document.contains(cardOpener)) {
+        cardOpener.focus({ preventScroll: true });
+      }
+      cardOpener = null;
+    },
+    true
+  );
+  // A click on the backdrop (outside the card) closes it too.
+  document.addEventListener("click", function (event) {
+    var dialog = event.target;
+    if (dialog && dialog.id === "card-dialog" && dialog.open) {
+      dialog.close();
+    }
+  });
+
   // "Copy" buttons: data-copy names the element whose value to copy.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;

@@ -28,6 +28,7 @@ from chatrooms.models import (
     ApiKey,
     AuditSource,
     BlockedUser,
+    ChatMessage,
     Chatroom,
     InteractionType,
     PinnedMessage,
@@ -382,3 +383,60 @@ def test_moderation_works_without_javascript(console_live_server, new_page, live
     ana.locator("summary", has_text="Block").click()
     ana.get_by_role("button", name="Block sender").click()
     expect(page.locator("#blocked")).to_contain_text("Ana")
+
+
+def test_a_moderator_purges_a_spammer_from_their_user_card(
+    console_live_server, new_page, live_room
+):
+    room, moderator, _ = live_room
+    base = console_live_server.url
+    for text in ("FOLLOWERS 50% OFF", "LAST CHANCE FOLLOWERS"):
+        factories.ChatMessageFactory(
+            room=room, user_id="viewer-ben", user_custom_name="Ben", text=text
+        )
+    page = new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # the purge's confirm()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    sign_in(page, base, moderator.username)
+    page.get_by_role("link", name="Keynote day 1").click()
+    page.evaluate("window.consoleNotReloaded = true")
+
+    # Ben's name in the feed opens his card over the room page.
+    message_row(page, "LAST CHANCE FOLLOWERS").get_by_role("link", name="Ben").click()
+    card = page.locator("#card-dialog")
+    expect(card).to_be_visible()
+    expect(card.get_by_role("heading", name="Ben")).to_be_focused()
+    expect(card.locator(".ucard-msg")).to_have_count(3)
+    expect(card).to_contain_text("viewer-ben")
+
+    # Purge his last five minutes.
+    card.get_by_label("Messages of the last").select_option("5")
+    card.get_by_label("Reason").nth(1).fill("spam wave")
+    card.get_by_role("button", name="Purge").click()
+
+    expect(page.locator(".flash")).to_contain_text("Deleted 3 messages from Ben")
+    expect(card).not_to_be_visible()
+    for text in ("BUY CHEAP FOLLOWERS", "FOLLOWERS 50% OFF", "LAST CHANCE FOLLOWERS"):
+        expect(message_row(page, text).locator("del")).to_be_visible()
+        expect(message_row(page, text).locator(".badge", has_text="deleted")).to_be_visible()
+    expect(message_row(page, "Hello from the front row!").locator("del")).to_have_count(0)
+    assert page.evaluate("window.consoleNotReloaded") is True  # htmx swapped it in place
+
+    # Escape closes a card opened again, and focus goes back to the name.
+    message_row(page, "Hello from the front row!").get_by_role("link", name="Ana").click()
+    expect(card).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(card).not_to_be_visible()
+    expect(
+        message_row(page, "Hello from the front row!").get_by_role("link", name="Ana")
+    ).to_be_focused()
+    assert problems == []
+
+    page.context.close()
+    assert ChatMessage.objects.filter(room=room, user_id="viewer-ben", deleted_at=None).count() == 0
+    assert room.messages.filter(user_id="viewer-ana", deleted_at=None).count() == 1

@@ -33,6 +33,8 @@ VIEWS = [
     ("message_pin", "room", "post", MODERATE),
     ("message_unpin", "room", "post", MODERATE),
     ("message_delete", "room", "post", MODERATE),
+    ("user_card", "user", "get", MODERATE),
+    ("user_purge", "room", "post", MODERATE),
     ("poll_new", "room", "get", MODERATE),
     ("poll_new", "room", "post", MODERATE),
     ("poll_edit", "poll", "get", MODERATE),
@@ -78,8 +80,10 @@ def objects(room, system_actor):
 def url_of(view, objects) -> str:
     name, takes, _, _ = view
     kwargs = {}
-    if takes in ("room", "poll"):
+    if takes in ("room", "poll", "user"):
         kwargs["room_id"] = objects["room"].pk
+    if takes == "user":
+        kwargs["user_id"] = "viewer-ben"
     if takes == "poll":
         kwargs["poll_id"] = objects["poll"].pk
     if takes == "key":

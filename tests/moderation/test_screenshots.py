@@ -2,7 +2,7 @@
 
     SAVE_SCREENSHOTS=1 make test ARGS='tests/moderation/test_screenshots.py'
 
-writes docs/screenshots/rooms.png, room-active-poll.png and audit-log.png from
+writes docs/screenshots/rooms.png, room-active-poll.png, user-card.png and audit-log.png from
 a live event's worth of realistic data (all written through the services).
 Skipped unless SAVE_SCREENSHOTS=1, so the suite never rewrites tracked files.
 """
@@ -202,6 +202,13 @@ def build_event(moderator, room_admin) -> Chatroom:
     )
     services.poll_change(actor=host, poll=quiz, action=services.PollAction.START)
     services.user_block(actor=mia, room=lightning, user_id="bot-3", reason="Bot")
+    services.message_send(  # the keynote's spammer tried the other rooms too
+        actor=viewer("spam", "FreeFollowers"),
+        room=lightning,
+        type=InteractionType.TEXT,
+        text="10K FOLLOWERS >>> cheap-followers.example",
+        sent_at=now - timedelta(minutes=12),
+    )
     workshop = rooms["Workshop: Django at scale"]
     services.message_send(
         actor=viewer("max", "Max"),
@@ -262,9 +269,17 @@ def test_save_screenshots(console_live_server, roles):
         page.locator("#poll-live .vote-total").wait_for()
         page.screenshot(path=str(OUT / "room-active-poll.png"), full_page=True)
 
+        # The spammer's user card, opened from the feed.
+        page.locator("#feed li.msg", has_text="LAST CHANCE").get_by_role(
+            "link", name="FreeFollowers"
+        ).click()
+        page.locator("#card-dialog .ucard").wait_for()
+        page.screenshot(path=str(OUT / "user-card.png"))
+        page.keyboard.press("Escape")
+
         page.goto(base + reverse("moderation:audit"))
         page.screenshot(path=str(OUT / "audit-log.png"), full_page=True)
         browser.close()
 
-    for name in ("rooms.png", "room-active-poll.png", "audit-log.png"):
+    for name in ("rooms.png", "room-active-poll.png", "user-card.png", "audit-log.png"):
         assert (OUT / name).stat().st_size > 10_000
