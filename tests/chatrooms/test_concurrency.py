@@ -4,11 +4,13 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from chatrooms import auth, services
 from chatrooms.auth import Actor
 from chatrooms.models import AuditAction, AuditLogEntry, ChatMessage, Chatroom, PollStatus, Role
+from tests import factories
 from tests.conftest import roll_up
 
 B = "/bv/chatroom/v1"
@@ -220,3 +222,33 @@ def test_refreshes_racing_revocations_neither_deadlock_nor_survive(hot_room):
     for token in filter(None, tokens):
         with pytest.raises(auth.Unauthenticated):
             auth.chatroom_token_verify(token)
+
+
+def test_concurrent_purges_and_deletes_delete_each_message_once(hot_room):
+    # Two moderators purge the same spammer while a third deletes one of the messages:
+    # every message ends deleted once, and the purges' counts add up to the rest.
+    messages = [
+        factories.ChatMessageFactory(room=hot_room, user_id="spammer", received_at=timezone.now())
+        for _ in range(40)
+    ]
+    ana, bo, cy = (Actor.system(name) for name in ("ana", "bo", "cy"))
+
+    def purge(actor):
+        return lambda: services.messages_purge(
+            actor=actor, room=hot_room, user_id="spammer", minutes=5
+        )
+
+    def delete_one():
+        try:
+            services.message_delete(actor=cy, room=hot_room, message_id=messages[7].pk)
+            return 1
+        except services.NotFound:
+            return 0
+
+    first, second, deleted = run_together([purge(ana), purge(bo), delete_one])
+
+    assert len(first.deleted_ids) + len(second.deleted_ids) + deleted == 40
+    assert not set(first.deleted_ids) & set(second.deleted_ids)
+    assert not ChatMessage.objects.filter(room=hot_room, deleted_at__isnull=True).exists()
+    purges = AuditLogEntry.objects.filter(action=AuditAction.MESSAGES_PURGE)
+    assert sum(entry.after["deleted"] for entry in purges) + deleted == 40
