@@ -162,3 +162,19 @@ def test_rest_messages_are_broadcast(web_publisher, room, chat_clients, viewer_t
     assert response.status_code == 200
     [message] = viewer.messages()
     assert message["id"] == response.json()["message"]["id"]
+
+
+def test_a_purge_announces_each_deletion_and_unpin(web_publisher, room, chat_clients, system_actor):
+    viewer = chat_clients(room, Role.VIEWER)
+    spam = [factories.ChatMessageFactory(room=room, user_id="spammer") for _ in range(3)]
+    factories.PinnedMessageFactory(room=room, message_id=str(spam[0].pk))
+
+    services.messages_purge(actor=system_actor, room=room, user_id="spammer", minutes=5)
+
+    got = viewer.messages(until=of_type("INTERACTION_TYPE_UNPIN_MESSAGE"))
+    deleted = {
+        m["delete_message"]["id"] for m in got if m["type"] == "INTERACTION_TYPE_DELETE_MESSAGE"
+    }
+    assert deleted == {str(m.pk) for m in spam}
+    [unpin] = [m for m in got if m["type"] == "INTERACTION_TYPE_UNPIN_MESSAGE"]
+    assert unpin["pin_unpin_message"]["message"]["id"] == str(spam[0].pk)
