@@ -10,7 +10,7 @@ message index costs every send. PostgreSQL only, 127.0.0.1 only.
    and a spammer sent 500 at the newest end. ``ANALYZE``.
 2. ``selectors.console_user_card`` for the quiet viewer and for the spammer, ``--runs``
    times each: the median and the slowest, in ms, and the card's queries' plans (which
-   index each reads).
+   index each reads); and a few times with ``chatrooms_msg_user_idx`` dropped (rolled back).
 3. ``services.messages_purge`` of the spammer's last 10 minutes (500 messages, the batch
    maximum), rolled back and repeated ``--runs`` times: median and slowest, in ms.
 4. The write cost of ``chatrooms_msg_user_idx``: a 100,000-row INSERT with it and without
@@ -107,6 +107,21 @@ def plans(room, user_id: str) -> list[str]:
             scans = [line.strip().lstrip("-> ") for line in lines if "Scan" in line]
             found.append(scans[0] if scans else lines[0])
     return found
+
+
+def time_card_without_index(room, user_id: str, runs: int) -> dict:
+    """The same card with ``chatrooms_msg_user_idx`` dropped (in a transaction that is
+    rolled back): what the index saves."""
+    from django.db import connection, transaction
+
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("DROP INDEX chatrooms_msg_user_idx")
+            timed = time_card(room, user_id, runs)
+            raise _Rollback
+    except _Rollback:
+        return timed
 
 
 def time_card(room, user_id: str, runs: int) -> dict:
@@ -216,7 +231,11 @@ def main() -> None:
     room = data["busy"]
     log("Timing the card and the purge ...")
     results["card"] = {
-        user: {"ms": time_card(room, user, args.runs), "plans": plans(room, user)}
+        user: {
+            "ms": time_card(room, user, args.runs),
+            "ms_without_index": time_card_without_index(room, user, max(3, args.runs // 4)),
+            "plans": plans(room, user),
+        }
         for user in (QUIET, SPAMMER)
     }
     results["purge"] = time_purge(room, args.runs)
@@ -232,6 +251,11 @@ def main() -> None:
     print("|---|---|---|")
     for user, card in results["card"].items():
         print(f"| user card of {user} | {card['ms']['median']} | {card['ms']['max']} |")
+        without = card["ms_without_index"]
+        print(
+            f"| user card of {user}, without chatrooms_msg_user_idx | {without['median']} | "
+            f"{without['max']} |"
+        )
     purge = results["purge"]
     print(
         f"| purge of {purge['deleted']} messages (rolled back) | {purge['median']} | "
