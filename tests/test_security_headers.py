@@ -93,10 +93,11 @@ def test_no_page_breaks_the_csp_in_chromium(live_server, system_actor, monkeypat
         actor=system_actor, label="CSP room", custom_counter_keys=["like"]
     )
     factories.BlockedUserFactory(room=room)
-    factories.ChatMessageFactory(room=room)
+    message = factories.ChatMessageFactory(room=room)
     pages = [
         reverse("moderation:rooms"),
         reverse("moderation:room", args=[room.pk]),
+        reverse("moderation:user_card", args=[room.pk, message.user_id]),
         reverse("moderation:audit"),
         reverse("moderation:api_keys"),
         "/admin/",

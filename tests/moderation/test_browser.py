@@ -440,3 +440,27 @@ def test_a_moderator_purges_a_spammer_from_their_user_card(
     page.context.close()
     assert ChatMessage.objects.filter(room=room, user_id="viewer-ben", deleted_at=None).count() == 0
     assert room.messages.filter(user_id="viewer-ana", deleted_at=None).count() == 1
+
+
+def test_the_user_card_and_purge_work_without_javascript(console_live_server, new_page, live_room):
+    base = console_live_server.url
+    room, moderator, _ = live_room
+    page = new_page(java_script_enabled=False)
+    sign_in(page, base, moderator.username)
+    page.goto(base + reverse("moderation:room", kwargs={"room_id": room.pk}))
+
+    # The name is a link to the card's own page.
+    message_row(page, "BUY CHEAP FOLLOWERS").get_by_role("link", name="Ben").click()
+    expect(page.get_by_role("heading", name="Ben", level=1)).to_be_visible()
+    expect(page.locator(".ucard-msg")).to_have_count(1)
+
+    # Purge goes through a confirmation page, then back to the card.
+    page.get_by_role("button", name="Purge").click()
+    expect(
+        page.get_by_role(
+            "heading", name="Delete every message Ben sent in this room in the last 5 minutes?"
+        )
+    ).to_be_visible()
+    page.get_by_role("button", name="Purge messages").click()
+    expect(page.locator(".flash")).to_contain_text("Deleted 1 message from Ben")
+    expect(page.locator(".ucard-msg del")).to_have_text("BUY CHEAP FOLLOWERS")
