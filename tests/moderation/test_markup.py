@@ -87,6 +87,10 @@ def pages(room):
         reverse("moderation:rooms"),
         reverse("moderation:room_new"),
         reverse("moderation:room", kwargs={"room_id": room.pk}),
+        reverse(
+            "moderation:user_card",
+            kwargs={"room_id": room.pk, "user_id": room.messages.first().user_id},
+        ),
         reverse("moderation:poll_new", kwargs={"room_id": room.pk}),
         reverse("moderation:poll_edit", kwargs={"room_id": room.pk, "poll_id": poll.pk}),
         reverse("moderation:audit"),
