@@ -555,18 +555,18 @@ def message_delete(request, room_id):
 # audit log.
 
 
-def _by(who: str, when) -> str:
+def acted_by(who: str, when) -> str:
     return f"by {who or '?'} {ago(when)}"
 
 
 def already_deleted(message: ChatMessage) -> Already:
     who = message.deleted_by_custom_name or message.deleted_by_id
-    return Already(f"Already deleted {_by(who, message.deleted_at)}.")
+    return Already(f"Already deleted {acted_by(who, message.deleted_at)}.")
 
 
 def already_blocked(block, who: str) -> Already:
     taker = block.action_taker_custom_name or block.action_taker_id
-    return Already(f"{who} was already blocked {_by(taker, block.blocked_at)}.")
+    return Already(f"{who} was already blocked {acted_by(taker, block.blocked_at)}.")
 
 
 def already_unblocked(room: Chatroom, user_id: str) -> Already | None:
@@ -582,7 +582,8 @@ def already_unblocked(room: Chatroom, user_id: str) -> Already | None:
     )
     if entry is None:
         return None
-    return Already(f"{who} was already unblocked {_by(entry.actor_name, entry.created_at)}.")
+    unblocked = acted_by(entry.actor_name, entry.created_at)
+    return Already(f"{who} was already unblocked {unblocked}.")
 
 
 def already_unpinned(room: Chatroom, message_id: str) -> Already | None:
@@ -591,9 +592,10 @@ def already_unpinned(room: Chatroom, message_id: str) -> Already | None:
         room=room, actions=[AuditAction.MESSAGE_UNPIN], target_id=message_id
     )
     if entry is not None:
-        return Already(f"Already unpinned {_by(entry.actor_name, entry.created_at)}.")
+        return Already(f"Already unpinned {acted_by(entry.actor_name, entry.created_at)}.")
     message = selectors.console_message_get(room=room, message_id=message_id)
     if message is not None and message.deleted_at is not None:
         who = message.deleted_by_custom_name or message.deleted_by_id
-        return Already(f"Already unpinned: the message was deleted {_by(who, message.deleted_at)}.")
+        deleted = acted_by(who, message.deleted_at)
+        return Already(f"Already unpinned: the message was deleted {deleted}.")
     return None

@@ -23,7 +23,7 @@ from moderation.views.common import (
     safe_next,
     staff_actor,
 )
-from moderation.views.room import _by, room_or_404, room_url
+from moderation.views.room import acted_by, room_or_404, room_url
 
 CARD_TARGET = "card-body"
 
@@ -100,7 +100,7 @@ def user_purge(request, room_id):
                 room=room, actions=[AuditAction.MESSAGES_PURGE], target_id=data["user_id"]
             )
             if entry is not None:
-                first = _by(entry.actor_name, entry.created_at)
+                first = acted_by(entry.actor_name, entry.created_at)
                 return Already(f"Nothing left to delete: {who}'s messages were purged {first}.")
             return Already(f"{who} sent nothing in this room in the last {window}.")
         text = f"Deleted {count} message{'s' if count != 1 else ''} from {who} (the last {window})."
