@@ -350,6 +350,8 @@ def test_a_room_admin_creates_a_room_and_an_api_key(console_live_server, new_pag
     expect(page.locator("#stats")).to_contain_text("heart")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="API keys").click()
+    # The room page has name fields of its own: fill only once the API keys page is there.
+    expect(page.get_by_role("heading", name="API keys")).to_be_visible()
     page.get_by_label("Name").fill("Player backend")
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_role("heading", name="API key created")).to_be_visible()
