@@ -66,6 +66,8 @@ class Actor:
     is_admin: bool = False
     is_guest: bool = False
     user: AbstractBaseUser | None = None
+    # Whose allowance the per-user send limits count, when not ``id`` (ratelimit).
+    limit_id: str = ""
 
     @classmethod
     def staff(cls, user, *, source: AuditSource = AuditSource.CONSOLE) -> Actor:
@@ -86,6 +88,21 @@ class Actor:
             id=f"api_key:{api_key.prefix}",
             name=api_key.name,
             is_admin=True,
+        )
+
+    @classmethod
+    def api_key_sender(cls, api_key: ApiKey, *, user_id: str, name: str) -> Actor:
+        """Who a message sent with an API key (POST /chatrooms/{id}/messages) comes from:
+        the ``user_id`` the request names, flagged admin (a server-side sender, like a
+        host: not muted, not slowed); the send limits count it against the key, whatever
+        user ids it names."""
+        return cls(
+            kind=ActorKind.API_KEY,
+            source=AuditSource.API,
+            id=user_id,
+            name=name,
+            is_admin=True,
+            limit_id=f"api_key:{api_key.prefix}",
         )
 
     @classmethod
@@ -766,5 +783,18 @@ class IsChatroomAdmin(HasChatroomToken):
             raise PermissionDenied(
                 "This operation needs a chatroom token with ROLE_ADMIN.",
                 reason="ADMIN_ROLE_REQUIRED",
+            )
+        return True
+
+
+class HasApiKeyOrChatroomToken(BasePermission):
+    """Either credential; the view answers each its own way (GET /chatrooms)."""
+
+    def has_permission(self, request, view):
+        if request.auth is None:
+            raise Unauthenticated(
+                "This operation needs an API key or a chatroom token: "
+                "'Authorization: Bearer <credential>'.",
+                reason="CREDENTIAL_REQUIRED",
             )
         return True

@@ -86,7 +86,15 @@ class Chatroom(models.Model):
     label = models.CharField(
         max_length=200,
         blank=True,
-        help_text="Staff-facing name shown in the console and admin; not part of the API.",
+        help_text="Staff-facing name shown in the console and admin; set by the `name` of "
+        "POST /chatrooms (an extension) and shown by the API-key reads.",
+    )
+    description = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Staff-facing description; set by the `description` of POST /chatrooms (an "
+        "extension) and shown by the API-key reads.",
     )
     muted = models.BooleanField(default=False)
     status = models.CharField(max_length=32, choices=ChatStatus.choices, default=ChatStatus.ACTIVE)

@@ -94,6 +94,49 @@ def chatroom_get_state(*, room: Chatroom) -> ChatroomState:
     )
 
 
+ROOM_PAGE_SIZE_DEFAULT = 10
+ROOM_PAGE_SIZE_MAX = 100
+
+
+def chatroom_list_states(*, page: int, page_size: int) -> tuple[list[ChatroomState], bool]:
+    """One page of rooms, newest first, each with its full state, and whether a next
+    page exists: six queries whatever the page holds (the rooms, one more than the page
+    to know; then, for all of them at once, active blocks, pins, counters, active polls
+    and their options). No total count: it would read every room (docs/api.md)."""
+    offset = (page - 1) * page_size
+    rooms = list(Chatroom.objects.order_by("-created_at", "-id")[offset : offset + page_size + 1])
+    has_next = len(rooms) > page_size
+    rooms = rooms[:page_size]
+    if not rooms:
+        return [], has_next
+    states = {room.pk: ChatroomState(room=room) for room in rooms}
+    blocks = (
+        BlockedUser.objects.active()
+        .filter(room__in=states)
+        .order_by("blocked_at", "id")
+        .values_list("room_id", *BLOCK_FIELDS, named=True)
+    )
+    for block in blocks:
+        state = states[block.room_id]
+        state.blocked_users.append(block)
+        if block.expires_at is not None:
+            state.next_block_expiry = min(
+                block.expires_at, state.next_block_expiry or block.expires_at
+            )
+    pins = (
+        PinnedMessage.objects.filter(room__in=states)
+        .order_by("pinned_at", "id")
+        .values_list("room_id", *PIN_FIELDS, named=True)
+    )
+    for pin in pins:
+        states[pin.room_id].pinned_messages.append(pin)
+    for counter in CustomCounter.objects.filter(room__in=states):
+        states[counter.room_id].custom_counters.append(counter)
+    for poll in poll_queryset().filter(room__in=states, status=PollStatus.ACTIVE):
+        states[poll.room_id].active_poll = poll
+    return [states[room.pk] for room in rooms], has_next
+
+
 # --- Messages ---------------------------------------------------------------------
 
 MESSAGE_LIMIT_DEFAULT = 10

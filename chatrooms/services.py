@@ -175,16 +175,21 @@ def _validate_counter_keys(keys: Sequence[str], *, field: str = "custom_counters
 
 @transaction.atomic
 def chatroom_create(
-    *, actor: Actor, custom_counter_keys: Sequence[str] = (), label: str = ""
+    *,
+    actor: Actor,
+    custom_counter_keys: Sequence[str] = (),
+    label: str = "",
+    description: str = "",
 ) -> Chatroom:
     """Create a room with its counters, in request order. Returns the room with
-    ``room.created_counters`` holding the new counters."""
+    ``room.created_counters`` holding the new counters. ``label`` and ``description``
+    are for staff (the `name` and `description` of POST /chatrooms)."""
     _validate_counter_keys(custom_counter_keys)
     if len(custom_counter_keys) > MAX_COUNTERS_PER_ROOM:
         raise ResourceExhausted(
             f"A room has at most {MAX_COUNTERS_PER_ROOM} counters.", reason="TOO_MANY_COUNTERS"
         )
-    room = Chatroom.objects.create(label=label)
+    room = Chatroom.objects.create(label=label, description=description)
     counters = CustomCounter.objects.bulk_create(
         CustomCounter(room=room, key=key, position=index, updated_at=room.created_at)
         for index, key in enumerate(custom_counter_keys)
@@ -196,26 +201,39 @@ def chatroom_create(
         room=room,
         target_type="chatroom",
         target_id=room.id,
-        after={"label": label, "custom_counters": list(custom_counter_keys)},
+        after={
+            "label": label,
+            "description": description,
+            "custom_counters": list(custom_counter_keys),
+        },
     )
     return room
 
 
 @transaction.atomic
-def chatroom_update_label(*, actor: Actor, room: Chatroom, label: str) -> Chatroom:
-    before = room.label
-    if before == label:
+def chatroom_update_label(
+    *, actor: Actor, room: Chatroom, label: str, description: str | None = None
+) -> Chatroom:
+    """Change the staff label, and the description unless it is None; one audit row
+    names what changed."""
+    changes = {"label": label}
+    if description is not None:
+        changes["description"] = description
+    before = {name: getattr(room, name) for name in changes if getattr(room, name) != changes[name]}
+    if not before:
         return room
-    room.label = label
-    room.save(update_fields=["label"])
+    after = {name: changes[name] for name in before}
+    for name, value in after.items():
+        setattr(room, name, value)
+    room.save(update_fields=list(after))
     audit_record(
         actor=actor,
         action=AuditAction.ROOM_UPDATE,
         room=room,
         target_type="chatroom",
         target_id=room.id,
-        before={"label": before},
-        after={"label": label},
+        before=before,
+        after=after,
     )
     return room
 
@@ -1083,19 +1101,23 @@ def _over_rate_limits(
     room: Chatroom, incoming: Sequence[IncomingMessage], *, skip: dict
 ) -> dict[int, Exception]:
     """The per-user limits (``chatrooms.ratelimit``) of the messages not refused yet.
-    They apply to what chatroom tokens send, admins' included; staff and server
-    writes have no token subject to limit."""
+    They apply to what chatroom tokens send, admins' included, and to what an API key
+    sends (counted per key, ``Actor.limit_id``); staff and server writes are not
+    limited."""
     limited = [
         index
         for index, item in enumerate(incoming)
-        if index not in skip and item.actor.kind == ActorKind.CHATROOM_TOKEN
+        if index not in skip and item.actor.kind in (ActorKind.CHATROOM_TOKEN, ActorKind.API_KEY)
     ]
     if not limited:
         return {}
     errors = ratelimit.check(
         room.pk,
         [
-            (incoming[i].actor.id, incoming[i].increment.value if incoming[i].increment else None)
+            (
+                incoming[i].actor.limit_id or incoming[i].actor.id,
+                incoming[i].increment.value if incoming[i].increment else None,
+            )
             for i in limited
         ],
     )

@@ -33,9 +33,11 @@ class ChatroomAutoSchema(AutoSchema):
 
     def get_auth(self):
         super().get_auth()  # registers the scheme definitions above
-        from chatrooms.auth import HasApiKey, HasChatroomToken
+        from chatrooms.auth import HasApiKey, HasApiKeyOrChatroomToken, HasChatroomToken
 
         permissions = self.view.get_permissions()
+        if any(isinstance(p, HasApiKeyOrChatroomToken) for p in permissions):
+            return [{"ApiKey": []}, {"ChatroomToken": []}]
         if any(isinstance(p, HasApiKey) for p in permissions):
             return [{"ApiKey": []}]
         if any(isinstance(p, HasChatroomToken) for p in permissions):

@@ -164,6 +164,15 @@ def render_message(message: ChatMessage) -> dict:
     return body
 
 
+def render_managed_chat(state: ChatroomState) -> dict:
+    """`render_chat` for an API key, with the room's staff label and description."""
+    return {
+        **render_chat(state),
+        "name": state.room.label,
+        "description": state.room.description,
+    }
+
+
 def render_chat(state: ChatroomState, *, reveal_answers: bool = True) -> dict:
     room = state.room
     chat = {
@@ -259,9 +268,27 @@ class CustomCounterKeyInput(serializers.Serializer):
     )
 
 
+LABEL_MAX = 200
+DESCRIPTION_MAX = 2000
+
+
 class CreateChatroomInput(serializers.Serializer):
     custom_counters = CustomCounterKeyInput(
         many=True, required=False, help_text="Optional. The counters the room counts."
+    )
+    name = StrictCharField(
+        max_length=LABEL_MAX,
+        required=False,
+        allow_blank=True,
+        help_text="Extension (sent by BlendVision's own client): the room's staff label, "
+        "shown in the console, the admin and the API-key reads. Not in the response.",
+    )
+    description = StrictCharField(
+        max_length=DESCRIPTION_MAX,
+        required=False,
+        allow_blank=True,
+        help_text="Extension (sent by BlendVision's own client): a description for staff, "
+        "shown like `name`. Not in the response.",
     )
 
 
@@ -340,8 +367,34 @@ class ReportOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=ReportStatus.choices)
 
 
+# The iOS sample app mints viewer tokens with this misspelling; it shipped, so it is
+# read as ROLE_VIEWER (the token then says ROLE_VIEWER).
+ROLE_ALIASES = {"ROLE_VIWER": Role.VIEWER}
+
+
+# Named in the schema by SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].
+ROLE_INPUT_CHOICES = [
+    *Role.choices,
+    *((alias, f"{Role(role).label} (alias)") for alias, role in ROLE_ALIASES.items()),
+]
+
+
+class RoleField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=ROLE_INPUT_CHOICES, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return Role(ROLE_ALIASES.get(value, value))
+
+
 class CreateTokenInput(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices, required=False, default=Role.GUEST)
+    role = RoleField(
+        required=False,
+        default=Role.GUEST,
+        help_text="Default ROLE_GUEST. ROLE_VIWER (a misspelling the iOS sample app sends) "
+        "is read as ROLE_VIEWER.",
+    )
     device_id = id_field(
         required=False, allow_blank=True, help_text="Defaults to a generated UUID."
     )
@@ -518,6 +571,7 @@ class MessageUserInput(serializers.Serializer):
 
 
 SENDABLE_TYPES = [InteractionType.TEXT, InteractionType.CUSTOM]
+SENDABLE_CHOICES = [(t.value, t.label) for t in SENDABLE_TYPES]  # named like ROLE_INPUT_CHOICES
 
 
 class SendMessageInput(serializers.Serializer):
@@ -527,7 +581,7 @@ class SendMessageInput(serializers.Serializer):
         required=False,
         help_text="Optional client-chosen UUID; sending the same id twice is ALREADY_EXISTS.",
     )
-    type = serializers.ChoiceField(choices=[(t.value, t.label) for t in SENDABLE_TYPES])
+    type = serializers.ChoiceField(choices=SENDABLE_CHOICES)
     user = MessageUserInput(required=False)
     text_message = TextMessageInput(required=False)
     custom_message = CustomMessageInput(required=False)
@@ -542,6 +596,54 @@ class SendMessageInput(serializers.Serializer):
         if body not in data:
             raise serializers.ValidationError({body: [f"Required for type {data['type']}."]})
         return data
+
+
+class ServerMessageUserInput(serializers.Serializer):
+    id = id_field(
+        required=False,
+        allow_blank=True,
+        help_text="The user id the message appears from. Defaults to `api_key:<key prefix>`.",
+    )
+    custom_name = name_field(help_text='Defaults to the user id, or "Server" without one.')
+
+
+class ServerInteractionMessageInput(SendMessageInput):
+    """The `InteractionMessage` form of a message an API key sends; `user` may name
+    the sender's id."""
+
+    user = ServerMessageUserInput(required=False)
+
+
+class ServerTextMessageInput(serializers.Serializer):
+    """The form BlendVision's own client sends: `{"message": "hi", "userId": "u1"}`."""
+
+    message = StrictCharField(max_length=TEXT_MAX, trim_whitespace=False)
+    userId = id_field(  # the client's spelling
+        required=False,
+        allow_blank=True,
+        help_text="The user id the message appears from. Defaults to `api_key:<key prefix>`.",
+    )
+    user_id = id_field(required=False, allow_blank=True, help_text="The same as `userId`.")
+    custom_name = name_field(help_text='Defaults to the user id, or "Server" without one.')
+
+    def validate_message(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("The message cannot be empty.")
+        return value
+
+
+class RoomPageQuery(serializers.Serializer):
+    page = serializers.IntegerField(
+        required=False, min_value=1, default=1, help_text="API key only. 1-based; default 1."
+    )
+    page_size = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="API key only. Default 10; values over 100 are read as 100.",
+    )
+    pageSize = serializers.IntegerField(  # BlendVision's client's spelling
+        required=False, min_value=1, help_text="API key only. The same as `page_size`."
+    )
 
 
 class MessageListQuery(serializers.Serializer):
@@ -661,6 +763,31 @@ class ChatOutput(serializers.Serializer):
 
 class ChatEnvelopeOutput(serializers.Serializer):
     chatroom = ChatOutput()
+
+
+class ManagedChatOutput(ChatOutput):
+    """A room as the API-key reads show it: `chat.v1.Chat` plus its staff label and
+    description (extensions)."""
+
+    name = serializers.CharField(help_text="Extension: the staff label (`name` at creation).")
+    description = serializers.CharField(help_text="Extension: the staff description.")
+
+
+class ManagedChatEnvelopeOutput(serializers.Serializer):
+    chatroom = ManagedChatOutput()
+
+
+class RoomPaginationOutput(serializers.Serializer):
+    current_page = serializers.IntegerField()
+    items_per_page = serializers.IntegerField()
+    has_next_page = serializers.BooleanField(
+        help_text="Whether a next page exists (there is no total count: docs/api.md)."
+    )
+
+
+class ChatroomPageOutput(serializers.Serializer):
+    chatrooms = ManagedChatOutput(many=True)
+    pagination = RoomPaginationOutput()
 
 
 class StatusOutput(serializers.Serializer):

@@ -68,4 +68,12 @@ urlpatterns = [
         name="report-download",
     ),
     path("chatrooms/<segment:room_id>/tokens", views.TokensView.as_view(), name="tokens"),
+    # Extensions BlendVision's own client calls (API key). After every literal path above,
+    # so `chatrooms/config` and the like never read as a room id.
+    path("chatrooms/<segment:room_id>", views.ChatroomView.as_view(), name="chatroom"),
+    path(
+        "chatrooms/<segment:room_id>/messages",
+        views.RoomMessagesView.as_view(),
+        name="room-messages",
+    ),
 ]

@@ -15,7 +15,12 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -24,7 +29,14 @@ from rest_framework.views import APIView
 from chatrooms import auth, caching, selectors, services
 from chatrooms.api import serializers as s
 from chatrooms.api.parsers import AnyContentTypeJSONParser, BoundedJSONParser
-from chatrooms.auth import HasApiKey, HasChatroomToken, IsChatroomAdmin
+from chatrooms.auth import (
+    Actor,
+    ApiKeyPrincipal,
+    HasApiKey,
+    HasApiKeyOrChatroomToken,
+    HasChatroomToken,
+    IsChatroomAdmin,
+)
 from chatrooms.errors import InvalidArgument, NotFound, PermissionDenied
 from chatrooms.models import Chatroom, ChatStatus, InteractionType, PollType, Report, ReportStatus
 from chatrooms.realtime import topics
@@ -141,16 +153,19 @@ EXTENSION = {"x-extension": "Not in the upstream API; see docs/api.md."}
 
 
 class ChatroomsView(ApiView):
-    """`/chatrooms`: create (API key) and get the token's room (chatroom token)."""
+    """`/chatrooms`: create (API key); get the token's room (chatroom token) or list
+    the rooms (API key, an extension)."""
 
     def get_permissions(self):
-        return [HasApiKey()] if self.request.method == "POST" else [HasChatroomToken()]
+        return [HasApiKey()] if self.request.method == "POST" else [HasApiKeyOrChatroomToken()]
 
     @extend_schema(
         operation_id="PublicChatroomService_CreateChatroom",
         summary="Create chatroom",
         description="Creates a chatroom, optionally declaring its custom counters. "
-        "Output-only and unknown fields are ignored.",
+        "Output-only and unknown fields are ignored. `name` and `description` (extensions, "
+        "sent by BlendVision's own client) are kept as the room's staff label and "
+        "description; the response is the upstream one and does not show them.",
         request=s.CreateChatroomInput,
         responses=responses(s.ChatEnvelopeOutput),
         tags=["Chatroom"],
@@ -158,19 +173,42 @@ class ChatroomsView(ApiView):
     def post(self, request):
         data = self.validated(s.CreateChatroomInput)
         keys = [counter["key"] for counter in data.get("custom_counters", [])]
-        room = services.chatroom_create(actor=self.actor, custom_counter_keys=keys)
+        room = services.chatroom_create(
+            actor=self.actor,
+            custom_counter_keys=keys,
+            label=data.get("name", "").strip(),
+            description=data.get("description", "").strip(),
+        )
         state = ChatroomState(room=room, custom_counters=room.created_counters)
         return Response({"chatroom": s.render_chat(state)})
 
     @extend_schema(
         operation_id="PublicChatroomService_GetChatroom",
-        summary="Get chatroom",
-        description="The full state of the token's chatroom. For non-admin tokens, "
-        "`corrected` stays false until a poll has ended.",
-        responses=responses(s.ChatEnvelopeOutput),
+        summary="Get chatroom; list chatrooms (API key, extension)",
+        description="With a chatroom token: the full state of the token's chatroom, "
+        '`{"chatroom": Chat}`; for non-admin tokens, `corrected` stays false until a poll '
+        "has ended; the query parameters are ignored. With an API key (an extension, called "
+        "by BlendVision's own client): the rooms, newest first, one page at a time, "
+        '`{"chatrooms": [Chat + name, description], "pagination": {current_page, '
+        "items_per_page, has_next_page}}`; `page_size` (or `pageSize`) default 10, max 100. "
+        "No total count (docs/api.md).",
+        parameters=[s.RoomPageQuery],
+        responses=responses(
+            PolymorphicProxySerializer(
+                component_name="GetChatroomOrPage",
+                serializers=[s.ChatEnvelopeOutput, s.ChatroomPageOutput],
+                resource_type_field_name=None,
+            )
+        ),
         tags=["Chatroom"],
+        extensions={
+            "x-extension": "The API-key form (listing) and its parameters are not "
+            "in the upstream API; see docs/api.md."
+        },
     )
     def get(self, request):
+        if isinstance(request.auth, ApiKeyPrincipal):
+            return self.list_rooms()
         room = self.room
         body, gzipped = cached_state(room, reveal_answers=request.auth.claims.is_admin)
         if "gzip" in request.headers.get("Accept-Encoding", ""):
@@ -180,6 +218,123 @@ class ChatroomsView(ApiView):
             response = HttpResponse(body, content_type="application/json")
         response["Vary"] = "Accept-Encoding, Authorization"
         return response
+
+    def list_rooms(self):
+        query = self.validated_query(s.RoomPageQuery)
+        page_size = clamp(
+            query.get("page_size", query.get("pageSize")),
+            selectors.ROOM_PAGE_SIZE_DEFAULT,
+            selectors.ROOM_PAGE_SIZE_MAX,
+        )
+        states, has_next = selectors.chatroom_list_states(page=query["page"], page_size=page_size)
+        return Response(
+            {
+                "chatrooms": [s.render_managed_chat(state) for state in states],
+                "pagination": {
+                    "current_page": query["page"],
+                    "items_per_page": page_size,
+                    "has_next_page": has_next,
+                },
+            }
+        )
+
+
+class ChatroomView(ApiView):
+    """`/chatrooms/{id}` (extension): one room by id, for an API key."""
+
+    permission_classes = [HasApiKey]
+
+    @extend_schema(
+        operation_id="ChatroomExtension_GetChatroomById",
+        summary="Get a chatroom by id (extension)",
+        description="Called by BlendVision's own client. The room's full state as "
+        '`POST /chatrooms` and `GET /chatrooms` answer it, `{"chatroom": Chat}`, plus '
+        "its staff label (`name`) and `description`. An unknown id is 404 (code 5).",
+        responses=responses(s.ManagedChatEnvelopeOutput, 404),
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def get(self, request, room_id):
+        room = room_or_404(room_id)
+        state = selectors.chatroom_get_state(room=room)
+        return Response({"chatroom": s.render_managed_chat(state)})
+
+
+SERVER_SENDER_NAME = "Server"
+
+
+class RoomMessagesView(ApiView):
+    """`/chatrooms/{id}/messages` (extension): a server-side sender posts into a room."""
+
+    permission_classes = [HasApiKey]
+
+    @extend_schema(
+        operation_id="ChatroomExtension_SendChatroomMessageAsServer",
+        summary="Send a message into a room with an API key (extension)",
+        description='Called by BlendVision\'s own client with `{"message": "hi", '
+        '"userId": "u1"}` (a text message); the `InteractionMessage` form of '
+        "`POST /chatrooms/messages` is accepted too, with `user.id` naming the sender. The "
+        "message appears from that user id (default `api_key:<key prefix>`) under "
+        '`custom_name` (default: the user id, else "Server"), with `is_admin: true`: '
+        "a server-side sender posts into muted rooms and is not slowed. A user id blocked "
+        "in the room sends as blocked users do (stored with `user.blocked: true`, shown to "
+        "admins only). The same rules and the same per-user send limits as any sender, "
+        "counted per API key; broadcast over the realtime link after commit. Answers "
+        '`{"message": InteractionMessage}`.',
+        request=PolymorphicProxySerializer(
+            component_name="ServerMessageInput",
+            serializers=[s.ServerTextMessageInput, s.ServerInteractionMessageInput],
+            resource_type_field_name=None,
+        ),
+        responses=responses(s.MessageEnvelopeOutput, 404, 409),
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def post(self, request, room_id):
+        room = room_or_404(room_id)
+        if isinstance(request.data, dict) and "type" in request.data:
+            data = self.validated(s.ServerInteractionMessageInput)
+            user = data.get("user", {})
+            user_id, name = user.get("id", ""), user.get("custom_name", "")
+            message = message_fields(data)
+        else:
+            data = self.validated(s.ServerTextMessageInput)
+            user_id = data.get("userId") or data.get("user_id", "")
+            name = data.get("custom_name", "")
+            message = {
+                "type": InteractionType.TEXT,
+                "text": data["message"],
+                "sent_at": timezone.now(),
+            }
+        api_key = request.auth.api_key
+        actor = Actor.api_key_sender(
+            api_key,
+            user_id=user_id or f"api_key:{api_key.prefix}",
+            name=name or user_id or SERVER_SENDER_NAME,
+        )
+        sent = services.message_send(actor=actor, room=room, **message)
+        return Response({"message": s.render_message(sent)})
+
+
+def message_fields(data: dict) -> dict:
+    """The `services.message_send` arguments of a validated `SendMessageInput`."""
+    message_type = InteractionType(data["type"])
+    custom = data.get("custom_message")
+    increment = None
+    payload = {}
+    if message_type == InteractionType.CUSTOM:
+        payload = {"custom_message": {"value": custom.get("value", "")}}
+        if "incr" in custom:
+            increment = services.Increment(key=custom["incr"]["key"], value=custom["incr"]["value"])
+            payload["custom_message"]["incr"] = dict(custom["incr"])
+    return {
+        "type": message_type,
+        "text": data["text_message"]["text"] if message_type == InteractionType.TEXT else "",
+        "payload": payload,
+        "increment": increment,
+        "sent_at": data.get("sent_at") or timezone.now(),
+        "message_id": data.get("id"),
+    }
 
 
 STATE_CACHE_SECONDS = 60
@@ -619,12 +774,16 @@ class UnblockView(ApiView):
 
 
 class UpdateUserView(ApiView):
-    permission_classes = [IsChatroomAdmin]
+    # The reference says admin, but both SDKs offer renaming to every user and the body
+    # can only name the caller: any role renames itself (docs/api.md).
+    permission_classes = [HasChatroomToken]
 
     @extend_schema(
         operation_id="PublicChatroomService_UpdateChatroomUser",
         summary="Update the caller's display name",
-        description="Tokens refreshed from now on carry the new name.",
+        description="Any role (the reference says admin; the SDKs offer it to everyone): "
+        "the body names no user, so a token renames only its own user (`sub`) in its room. "
+        "Tokens refreshed from now on carry the new name.",
         request=s.UpdateUserInput,
         responses=EMPTY,
         tags=["Chatroom"],
@@ -685,26 +844,8 @@ class MessagesView(ApiView):
     )
     def post(self, request):
         data = self.validated(s.SendMessageInput)
-        message_type = InteractionType(data["type"])
-        custom = data.get("custom_message")
-        increment = None
-        payload = {}
-        if message_type == InteractionType.CUSTOM:
-            payload = {"custom_message": {"value": custom.get("value", "")}}
-            if "incr" in custom:
-                increment = services.Increment(
-                    key=custom["incr"]["key"], value=custom["incr"]["value"]
-                )
-                payload["custom_message"]["incr"] = dict(custom["incr"])
         message = services.message_send(
-            actor=self.actor_named(data, "user"),
-            room=self.room,
-            type=message_type,
-            text=data["text_message"]["text"] if message_type == InteractionType.TEXT else "",
-            payload=payload,
-            increment=increment,
-            sent_at=data.get("sent_at") or timezone.now(),
-            message_id=data.get("id"),
+            actor=self.actor_named(data, "user"), room=self.room, **message_fields(data)
         )
         return Response({"message": s.render_message(message)})
 

@@ -61,6 +61,7 @@ class Credential(Enum):
     API_KEY = "API key"
     TOKEN = "chatroom token, any role"
     ADMIN = "chatroom token with ROLE_ADMIN"
+    API_KEY_OR_TOKEN = "API key (an extension) or chatroom token, any role"
 
 
 @dataclass
@@ -188,6 +189,14 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/chatrooms/{room}/reports/{report}:download?token={report_token}", Credential.LINK
     ),
+    # Extensions BlendVision's own client calls (issue 12)
+    Endpoint("GET", "/chatrooms/{room}", Credential.API_KEY),
+    Endpoint(
+        "POST",
+        "/chatrooms/{room}/messages",
+        Credential.API_KEY,
+        lambda s: {"message": "hi", "userId": "u1"},
+    ),
     # No auth header
     Endpoint(
         "POST",
@@ -195,8 +204,9 @@ ENDPOINTS = [
         Credential.NONE,
         lambda s: {"refresh_token": s.refresh_token},
     ),
+    # An API key lists the rooms; a chatroom token (any role) reads its own
+    Endpoint("GET", "/chatrooms", Credential.API_KEY_OR_TOKEN, other_room_status=200),
     # Chatroom token, any role
-    Endpoint("GET", "/chatrooms", Credential.TOKEN, other_room_status=200),
     Endpoint("GET", "/chatrooms/config", Credential.TOKEN, other_room_status=200),
     Endpoint("GET", "/chatrooms/messages", Credential.TOKEN, other_room_status=200),
     Endpoint(
@@ -251,8 +261,8 @@ ENDPOINTS = [
     Endpoint(
         "PUT",
         "/chatrooms/users",
-        Credential.ADMIN,
-        lambda s: {"custom_name": "Renamed host"},
+        Credential.TOKEN,  # any role renames itself (the reference says admin)
+        lambda s: {"custom_name": "Renamed"},
         other_room_status=200,
         answers_empty=True,
     ),
@@ -369,8 +379,16 @@ def endpoints(*credentials: Credential) -> list:
     ]
 
 
-AUTHENTICATED = (Credential.API_KEY, Credential.TOKEN, Credential.ADMIN)
+AUTHENTICATED = (
+    Credential.API_KEY,
+    Credential.TOKEN,
+    Credential.ADMIN,
+    Credential.API_KEY_OR_TOKEN,
+)
+# Endpoints that take only a chatroom token, and those a chatroom token may call.
 TOKEN_ENDPOINTS = (Credential.TOKEN, Credential.ADMIN)
+TOKEN_ACCEPTED = (*TOKEN_ENDPOINTS, Credential.API_KEY_OR_TOKEN)
+API_KEY_ACCEPTED = (Credential.API_KEY, Credential.API_KEY_OR_TOKEN)
 
 
 def room_snapshot(room: Chatroom) -> dict:
@@ -512,7 +530,7 @@ def test_token_of_a_deleted_room_is_401(endpoint, scene, make_token_client):
     assert_status(response, 401, 16)
 
 
-@pytest.mark.parametrize("endpoint", endpoints(Credential.TOKEN, Credential.ADMIN))
+@pytest.mark.parametrize("endpoint", endpoints(*TOKEN_ACCEPTED))
 def test_resigned_token_without_changes_is_accepted(endpoint, scene, make_token_client):
     """The control for the forgeries above: re-signing alone does not make a token fail."""
     token = make_token_client(scene.room, Role.ADMIN).issued.token
@@ -557,7 +575,7 @@ def test_token_signed_with_the_old_secret_is_401_after_rotation(
     assert_status(response, 401, 16)
 
 
-@pytest.mark.parametrize("endpoint", endpoints(Credential.API_KEY))
+@pytest.mark.parametrize("endpoint", endpoints(*API_KEY_ACCEPTED))
 def test_revoked_api_key_is_401(endpoint, scene, api_key, api_key_client):
     services.api_key_revoke(actor=Actor.system("tests"), api_key=api_key[0])
 
@@ -607,7 +625,7 @@ def test_guest_and_viewer_on_an_admin_endpoint_are_403(endpoint, role, scene, ma
 # --- 2xx ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint", endpoints(*TOKEN_ENDPOINTS))
+@pytest.mark.parametrize("endpoint", endpoints(*TOKEN_ACCEPTED))
 def test_admin_token_is_allowed(endpoint, scene, admin_token_client):
     response = endpoint.call(admin_token_client, scene)
 
@@ -617,7 +635,7 @@ def test_admin_token_is_allowed(endpoint, scene, admin_token_client):
 
 
 @pytest.mark.parametrize("role", [Role.GUEST, Role.VIEWER])
-@pytest.mark.parametrize("endpoint", endpoints(Credential.TOKEN))
+@pytest.mark.parametrize("endpoint", endpoints(Credential.TOKEN, Credential.API_KEY_OR_TOKEN))
 def test_guest_and_viewer_are_allowed_on_any_role_endpoints(
     endpoint, role, scene, make_token_client
 ):
@@ -628,7 +646,7 @@ def test_guest_and_viewer_are_allowed_on_any_role_endpoints(
         assert response.json() == {}
 
 
-@pytest.mark.parametrize("endpoint", endpoints(Credential.API_KEY))
+@pytest.mark.parametrize("endpoint", endpoints(*API_KEY_ACCEPTED))
 def test_api_key_is_allowed(endpoint, scene, api_key_client):
     response = endpoint.call(api_key_client, scene)
 
@@ -672,7 +690,7 @@ def test_refresh_ignores_whatever_authorization_header_is_sent(
 # --- Another room's token -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint", endpoints(*TOKEN_ENDPOINTS))
+@pytest.mark.parametrize("endpoint", endpoints(*TOKEN_ACCEPTED))
 def test_another_rooms_token_acts_on_its_own_room_only(endpoint, scene, other_room_admin_client):
     # The same person also holds a token for the first room: nothing may match by user alone.
     claims = other_room_admin_client.claims
@@ -725,21 +743,20 @@ def with_ids(endpoint: Endpoint, scene: Scene, value: str) -> str:
 
 @pytest.mark.parametrize("endpoint", [pytest.param(e, id=str(e)) for e in ROOM_ID_ENDPOINTS])
 def test_api_key_endpoint_with_an_unknown_room_is_404(endpoint, scene, api_key_client):
-    path = with_ids(endpoint, scene, str(uuid.uuid4()))
-    body = endpoint.body(scene) if endpoint.body else None
+    """API keys are not bound to a room: another room is one the id does not name."""
+    before = room_snapshot(scene.room)
 
-    response = getattr(api_key_client, endpoint.method.lower())(path, body, format="json")
+    response = resource_call(api_key_client, endpoint, scene, str(uuid.uuid4()))
 
-    assert_status(response, 404, 5)
+    body = assert_status(response, 404, 5)
+    assert body["details"][-1]["reason"] == "CHATROOM_NOT_FOUND"
+    assert room_snapshot(scene.room) == before
 
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "%20"])
 @pytest.mark.parametrize("endpoint", [pytest.param(e, id=str(e)) for e in ROOM_ID_ENDPOINTS])
 def test_api_key_endpoint_with_a_malformed_room_id_is_400(endpoint, bad_id, scene, api_key_client):
-    path = with_ids(endpoint, scene, bad_id)
-    body = endpoint.body(scene) if endpoint.body else None
-
-    response = getattr(api_key_client, endpoint.method.lower())(path, body, format="json")
+    response = resource_call(api_key_client, endpoint, scene, bad_id)
 
     body = assert_status(response, 400, 3)
     assert "id" in field_violations(body)

@@ -165,7 +165,7 @@ def test_create_writes_an_audit_row_with_the_key_as_actor(api_key_client, api_ke
     assert str(entry.room_id) == response.json()["chatroom"]["id"]
     assert entry.actor_kind == "api_key"
     assert entry.actor_id == f"api_key:{api_key[0].prefix}"
-    assert entry.after == {"label": "", "custom_counters": ["like"]}
+    assert entry.after == {"label": "", "description": "", "custom_counters": ["like"]}
 
 
 def test_a_room_has_at_most_100_counters(api_key_client):

@@ -114,6 +114,37 @@ def test_rename_is_carried_by_refreshed_tokens(make_token_client, room, anon_cli
     assert AuditLogEntry.objects.filter(action=AuditAction.USER_RENAME).count() == 1
 
 
+def refreshed_name(anon_client, refresh_token: str) -> str:
+    token = anon_client.post(
+        f"{B}/chatrooms/tokens:refresh", {"refresh_token": refresh_token}, format="json"
+    ).json()["token"]
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return anon_client.get(f"{B}/chatrooms/config").json()["user"]["custom_name"]
+
+
+@pytest.mark.parametrize("role", ["ROLE_VIEWER", "ROLE_GUEST"])
+def test_every_role_renames_itself_and_only_itself(make_token_client, room, anon_client, role):
+    """The reference says admin; both SDKs offer renaming to every user (issue 12)."""
+    me = make_token_client(room, role, subject="me-1", name="Old name")
+    neighbour = make_token_client(room, role, subject="next-door", name="Neighbour")
+    other_room = services.chatroom_create(actor=services.Actor.system("tests"))
+    me_elsewhere = make_token_client(other_room, role, subject="me-1", name="Old name")
+
+    # The body has no user to name: an `id` in it is an unknown field, ignored.
+    body = {"custom_name": "New name", "id": "next-door"}
+    response = me.put(f"{B}/chatrooms/users", body, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {}
+    assert refreshed_name(anon_client, me.issued.refresh_token) == "New name"
+    assert refreshed_name(anon_client, neighbour.issued.refresh_token) == "Neighbour"
+    assert refreshed_name(anon_client, me_elsewhere.issued.refresh_token) == "Old name"
+    entry = AuditLogEntry.objects.get(action=AuditAction.USER_RENAME)
+    assert (entry.actor_kind, entry.actor_id, entry.room_id) == ("chatroom_token", "me-1", room.pk)
+    assert (entry.target_type, entry.target_id) == ("user", "me-1")
+    assert (entry.before, entry.after) == ({"custom_name": "Old name"}, {"custom_name": "New name"})
+
+
 @pytest.mark.parametrize("body", [{}, {"custom_name": ""}, {"custom_name": "   "}])
 def test_rename_needs_a_name(admin_token_client, body):
     response = admin_token_client.put(f"{B}/chatrooms/users", body, format="json")

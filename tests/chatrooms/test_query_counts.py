@@ -256,3 +256,51 @@ def test_state_is_served_gzipped_to_clients_that_ask(admin_token_client, room):
     assert packed["Content-Encoding"] == "gzip"
     assert "Accept-Encoding" in packed["Vary"]
     assert json.loads(gzip.decompress(packed.content)) == plain.json()
+
+
+@pytest.mark.parametrize("n", [1, 30])
+def test_room_list_by_api_key_query_count_does_not_grow(
+    api_key_client, api_key, n, django_assert_num_queries
+):
+    for _ in range(n):
+        fill_room(factories.ChatroomFactory(), 3)
+    api_key_client.get(f"{B}/chatrooms")  # the key's last use is written once a minute
+
+    with django_assert_num_queries(7):
+        # 1 the API key; 2 the page of rooms (one more, to know whether a next page
+        # exists); then for the whole page: 3 active blocks; 4 pins; 5 counters;
+        # 6 active polls; 7 their options
+        response = api_key_client.get(f"{B}/chatrooms", {"page": 1, "pageSize": 100})
+
+    chatrooms = response.json()["chatrooms"]
+    assert len(chatrooms) == n
+    assert all(len(chat["blocked_users"]) == 3 for chat in chatrooms)
+    assert all(len(chat["active_poll"]["multi_choice"]["options"]) == 3 for chat in chatrooms)
+
+
+@pytest.mark.parametrize("n", [1, 200])
+def test_room_by_id_query_count_does_not_grow(api_key_client, room, n, django_assert_num_queries):
+    fill_room(room, n)
+    api_key_client.get(f"{B}/chatrooms/{room.id}")
+
+    with django_assert_num_queries(7):
+        # 1 the API key; 2 the room; 3 active blocks; 4 pins; 5 the active poll;
+        # 6 its options; 7 counters
+        response = api_key_client.get(f"{B}/chatrooms/{room.id}")
+
+    assert len(response.json()["chatroom"]["blocked_users"]) == n
+
+
+def test_a_message_sent_with_an_api_key_costs_what_a_tokens_does(
+    api_key_client, room, django_assert_num_queries
+):
+    api_key_client.post(f"{B}/chatrooms/{room.id}/messages", {"message": "warm"}, format="json")
+
+    with django_assert_num_queries(2 + SEND_QUERIES):
+        # 1 the API key; 2 the room; then what any send costs (SEND_QUERIES): the
+        # savepoint, the sender's active blocks, the insert, the release
+        response = api_key_client.post(
+            f"{B}/chatrooms/{room.id}/messages", {"message": "hi", "userId": "u1"}, format="json"
+        )
+
+    assert response.status_code == 200

@@ -314,7 +314,11 @@ def test_operations_name_the_credential_they_need(openapi):
 
     assert security["POST /chatrooms"] == [{"ApiKey": []}]
     assert security["POST /chatrooms/{room_id}/tokens"] == [{"ApiKey": []}]
-    assert security["GET /chatrooms"] == [{"ChatroomToken": []}]
+    # A chatroom token reads its room; an API key lists the rooms (an extension).
+    assert security["GET /chatrooms"] == [{"ApiKey": []}, {"ChatroomToken": []}]
+    assert security["GET /chatrooms/{room_id}"] == [{"ApiKey": []}]
+    assert security["POST /chatrooms/{room_id}/messages"] == [{"ApiKey": []}]
+    assert security["PUT /chatrooms/users"] == [{"ChatroomToken": []}]
     assert security["POST /chatrooms:mute"] == [{"ChatroomToken": []}]
     assert not security["POST /chatrooms/tokens:refresh"]
 
@@ -666,4 +670,60 @@ def test_internal_error_conforms(room, viewer_token_client, conforms, monkeypatc
     )
 
     assert response.status_code == 500
+    conforms(response)
+
+
+# --- What BlendVision's own client calls (issue 12) -----------------------------------------
+
+
+def test_the_api_key_calls_of_blendvisions_client_are_marked_extensions(openapi):
+    paths = openapi["paths"]
+    by_id = paths[f"{API}/chatrooms/{{room_id}}"]["get"]
+    send_as_server = paths[f"{API}/chatrooms/{{room_id}}/messages"]["post"]
+    get_or_list = paths[f"{API}/chatrooms"]["get"]
+    create = openapi["components"]["schemas"]["CreateChatroomInputRequest"]["properties"]
+
+    assert "x-extension" in by_id and "x-extension" in send_as_server
+    assert by_id["tags"] == send_as_server["tags"] == ["Extensions"]
+    # The upstream operation keeps its id; its API-key form is the extension.
+    assert get_or_list["operationId"] == "PublicChatroomService_GetChatroom"
+    assert "x-extension" in get_or_list
+    assert {p["name"] for p in get_or_list["parameters"]} >= {"page", "page_size", "pageSize"}
+    assert "Extension" in create["name"]["description"]
+    assert "Extension" in create["description"]["description"]
+
+
+def test_room_list_by_api_key_conforms(busy_room, api_key_client, conforms):
+    services.chatroom_update_label(
+        actor=services.Actor.system("tests"), room=busy_room, label="Finals", description="Day 2"
+    )
+    response = api_key_client.get(f"{API}/chatrooms", {"page": 1, "pageSize": 10})
+
+    assert response.status_code == 200
+    assert response.json()["chatrooms"][0]["name"] == "Finals"
+    conforms(response)
+
+
+def test_room_by_id_conforms(busy_room, api_key_client, conforms):
+    response = api_key_client.get(f"{API}/chatrooms/{busy_room.id}")
+
+    assert response.status_code == 200
+    assert response.json()["chatroom"]["blocked_users"]
+    conforms(response)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "hi", "userId": "u1"},
+        {"message": "hi"},
+        {"type": InteractionType.TEXT, "text_message": {"text": "hi"}, "user": {"id": "u1"}},
+        {"type": InteractionType.CUSTOM, "custom_message": {"incr": {"key": "like", "value": 1}}},
+    ],
+    ids=["blendvision-client", "no-user", "interaction-message", "custom-with-incr"],
+)
+def test_message_sent_with_an_api_key_conforms(room, api_key_client, conforms, body):
+    response = api_key_client.post(f"{API}/chatrooms/{room.id}/messages", body, format="json")
+
+    assert response.status_code == 200, response.content
     conforms(response)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from chatrooms import auth
-from chatrooms.models import Chatroom, RefreshToken, Role
+from chatrooms.models import AuditAction, AuditLogEntry, Chatroom, ChatSession, RefreshToken, Role
 from tests import factories
 from tests.chatrooms.helpers import TIMESTAMP, assert_status, field_violations
 
@@ -189,7 +189,8 @@ def test_minted_token_opens_the_room_it_names(api_key_client, room):
 
 
 @pytest.mark.parametrize(
-    "role", ["ROLE_OWNER", "ROLE_VIWER", "role_admin", "ADMIN", "", 2, None, ["ROLE_ADMIN"]]
+    "role",
+    ["ROLE_OWNER", "ROLE_VIWER ", "role_viwer", "role_admin", "ADMIN", "", 2, None, ["ROLE_ADMIN"]],
 )
 def test_invalid_role_is_400_naming_role(api_key_client, room, role):
     tokens_before = RefreshToken.objects.count()
@@ -199,6 +200,22 @@ def test_invalid_role_is_400_naming_role(api_key_client, room, role):
     body = assert_status(response, 400, 3)
     assert "role" in field_violations(body)
     assert RefreshToken.objects.count() == tokens_before
+
+
+def test_the_ios_samples_misspelt_viewer_role_mints_a_viewer_token(api_key_client, room):
+    """The iOS sample app shipped `"role": "ROLE_VIWER"`: read as ROLE_VIEWER."""
+    body = {"role": "ROLE_VIWER", "subject": "ios-7", "device_id": "iphone-7", "name": "Ivy"}
+
+    response = mint(api_key_client, room, body)
+
+    assert response.status_code == 200, response.content
+    token = response.json()["token"]
+    assert claims_of(token)["roles"] == [Role.VIEWER]
+    user = bearer(token).get(CONFIG_URL).json()["user"]
+    assert (user["is_admin"], user["is_guest"]) == (False, False)
+    assert ChatSession.objects.get(subject="ios-7").role == Role.VIEWER
+    mint_audit = AuditLogEntry.objects.get(action=AuditAction.TOKEN_MINT, after__subject="ios-7")
+    assert mint_audit.after["role"] == Role.VIEWER
 
 
 @pytest.mark.parametrize(
