@@ -192,7 +192,14 @@ class ChatroomForm(forms.ModelForm):
 
     class Meta:
         model = Chatroom
-        fields = ["label", "status", "muted", "viewer_info_enabled", "slow_mode_seconds"]
+        fields = [
+            "label",
+            "description",
+            "status",
+            "muted",
+            "viewer_info_enabled",
+            "slow_mode_seconds",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -238,7 +245,20 @@ class ChatroomAdmin(ScalableAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "label", "status", "muted", "slow_mode_seconds", "mode"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "label",
+                    "description",
+                    "status",
+                    "muted",
+                    "slow_mode_seconds",
+                    "mode",
+                ]
+            },
+        ),
         (
             "Viewer info",
             {
@@ -262,7 +282,10 @@ class ChatroomAdmin(ScalableAdmin):
         data = form.cleaned_data
         if not change:
             room = services.chatroom_create(
-                actor=actor, label=data["label"], custom_counter_keys=data["counter_keys"]
+                actor=actor,
+                label=data["label"],
+                description=data["description"],
+                custom_counter_keys=data["counter_keys"],
             )
             if data["slow_mode_seconds"]:
                 services.chatroom_set_slow_mode(
@@ -273,7 +296,9 @@ class ChatroomAdmin(ScalableAdmin):
             obj._state.db = room._state.db
             return
         room = Chatroom.objects.get(pk=obj.pk)
-        services.chatroom_update_label(actor=actor, room=room, label=data["label"])
+        room = services.chatroom_update_label(
+            actor=actor, room=room, label=data["label"], description=data["description"]
+        )
         if data["status"] != room.status:
             room = services.chatroom_change_status(actor=actor, room=room, status=data["status"])
         if data["muted"] != room.muted:

@@ -221,6 +221,7 @@ def test_a_superuser_deletes_a_poll_from_its_page(admin_client, room):
 def change_room(admin_client, room, **fields):
     data = {
         "label": room.label,
+        "description": room.description,
         "status": room.status,
         "counter_keys": "like, heart",
         "slow_mode_seconds": str(room.slow_mode_seconds),
@@ -301,3 +302,23 @@ def test_sessions_cannot_be_edited_or_deleted_in_admin(admin_client, room):
     assert issued.session.subject != "someone-else"
     delete = reverse("admin:chatrooms_chatsession_delete", args=[issued.session.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+
+
+def test_the_description_an_api_client_gave_is_shown_and_edited_through_the_service(
+    admin_client, system_actor
+):
+    room = services.chatroom_create(
+        actor=system_actor, label="Launch", description="Product launch Q&A"
+    )
+    page = admin_client.get(reverse("admin:chatrooms_chatroom_change", args=[room.pk]))
+    assert b"Product launch Q&amp;A" in page.content
+
+    response = change_room(admin_client, room, description="Moved to hall C")
+
+    assert response.status_code == 302, response.content
+    room.refresh_from_db()
+    assert room.description == "Moved to hall C"
+    entry = AuditLogEntry.objects.get(action=AuditAction.ROOM_UPDATE, room=room)
+    assert entry.before == {"description": "Product launch Q&A"}
+    assert entry.after == {"description": "Moved to hall C"}
+    assert entry.source == AuditSource.ADMIN

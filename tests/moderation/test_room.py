@@ -103,6 +103,24 @@ def test_the_page_shows_the_feed_newest_first_with_badges(moderator_client, room
     assert blocked.custom_name in html
 
 
+def test_the_page_shows_the_name_and_description_an_api_client_gave(
+    moderator_client, api_key_client
+):
+    """BlendVision's own client creates rooms with a name and a description (issue 12)."""
+    body = {"name": "Launch", "description": "Product launch Q&A\nHall <B>"}
+    created = api_key_client.post("/bv/chatroom/v1/chatrooms", body, format="json")
+    room = Chatroom.objects.get(pk=created.json()["chatroom"]["id"])
+
+    html = moderator_client.get(url("room", room)).content.decode()
+
+    assert "<h1>Launch</h1>" in html
+    assert '<p class="room-description">Product launch Q&amp;A<br>Hall &lt;B&gt;</p>' in html
+
+
+def test_a_room_without_a_description_shows_none(moderator_client, room):
+    assert "room-description" not in moderator_client.get(url("room", room)).content.decode()
+
+
 def test_a_blocked_device_marks_the_sender_blocked(moderator_client, room, message):
     factories.BlockedUserFactory(room=room, user_id="other-id", device_id=message.user_device_id)
 

@@ -178,3 +178,29 @@ def test_a_purge_announces_each_deletion_and_unpin(web_publisher, room, chat_cli
     assert deleted == {str(m.pk) for m in spam}
     [unpin] = [m for m in got if m["type"] == "INTERACTION_TYPE_UNPIN_MESSAGE"]
     assert unpin["pin_unpin_message"]["message"]["id"] == str(spam[0].pk)
+
+
+def test_messages_sent_with_an_api_key_are_broadcast(
+    web_publisher, room, chat_clients, api_key_client, admin_token_client
+):
+    """POST /chatrooms/{id}/messages goes through the same service as every send: after
+    commit, to viewers what they may see, to admins everything (issue 12)."""
+    viewer = chat_clients(room, Role.VIEWER)
+    admin = chat_clients(room, Role.ADMIN)
+    admin_token_client.post(
+        "/bv/chatroom/v1/chatrooms/users:block", {"blocked_user": {"id": "troll"}}, format="json"
+    )
+    assert [m["type"] for m in viewer.messages()] == ["INTERACTION_TYPE_BLOCK_USER"]
+    assert [m["type"] for m in admin.messages()] == ["INTERACTION_TYPE_BLOCK_USER"]
+    url = f"/bv/chatroom/v1/chatrooms/{room.id}/messages"
+
+    hidden = api_key_client.post(url, {"message": "spam", "userId": "troll"}, format="json")
+    shown = api_key_client.post(url, {"message": "hi", "userId": "u1"}, format="json")
+
+    assert (hidden.status_code, shown.status_code) == (200, 200)
+    [message] = viewer.messages()
+    assert message["id"] == shown.json()["message"]["id"]
+    assert message["user"]["id"] == "u1" and message["user"]["is_admin"] is True
+    got = admin.messages(until=lambda messages: len(messages) == 2)
+    assert [m["text_message"]["text"] for m in got] == ["spam", "hi"]
+    assert viewer.nothing_for(0.3) == []
