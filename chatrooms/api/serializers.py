@@ -632,16 +632,30 @@ class ServerTextMessageInput(serializers.Serializer):
         return value
 
 
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter; an empty one (`?page=`) is an error, not absent."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+    def validate_empty_values(self, data):
+        if data == "":
+            self.fail("invalid")
+        return super().validate_empty_values(data)
+
+
 class RoomPageQuery(serializers.Serializer):
-    page = serializers.IntegerField(
+    page = QueryIntegerField(
         required=False, min_value=1, default=1, help_text="API key only. 1-based; default 1."
     )
-    page_size = serializers.IntegerField(
+    page_size = QueryIntegerField(
         required=False,
         min_value=1,
         help_text="API key only. Default 10; values over 100 are read as 100.",
     )
-    pageSize = serializers.IntegerField(  # BlendVision's client's spelling
+    pageSize = QueryIntegerField(  # BlendVision's client's spelling
         required=False, min_value=1, help_text="API key only. The same as `page_size`."
     )
 

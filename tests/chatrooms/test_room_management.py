@@ -125,6 +125,8 @@ def test_page_size_spellings_default_and_maximum(api_key_client):
         ("page_size=0", "page_size"),
         ("pageSize=0", "pageSize"),
         ("pageSize=ten", "pageSize"),
+        ("page_size=&page=3", "page_size"),
+        ("page=", "page"),
     ],
 )
 def test_bad_paging_is_400(api_key_client, query, field):
