@@ -190,7 +190,8 @@ class ChatroomsView(ApiView):
         "has ended; the query parameters are ignored. With an API key (an extension, called "
         "by BlendVision's own client): the rooms, newest first, one page at a time, "
         '`{"chatrooms": [Chat + name, description], "pagination": {current_page, '
-        "items_per_page, has_next_page}}`; `page_size` (or `pageSize`) default 10, max 100. "
+        "items_per_page, has_next_page}}`; `page_size` (or `pageSize`) default 10, max 100; "
+        "pages reach the 10,000 newest rooms (a deeper `page` is 400, PAGE_OUT_OF_RANGE). "
         "No total count (docs/api.md).",
         parameters=[s.RoomPageQuery],
         responses=responses(
@@ -226,6 +227,13 @@ class ChatroomsView(ApiView):
             selectors.ROOM_PAGE_SIZE_DEFAULT,
             selectors.ROOM_PAGE_SIZE_MAX,
         )
+        if (query["page"] - 1) * page_size >= selectors.ROOM_LIST_MAX_OFFSET:
+            limit = selectors.ROOM_LIST_MAX_OFFSET
+            raise InvalidArgument(
+                f"Pages reach the {limit:,} newest rooms; read older ones by id.",
+                reason="PAGE_OUT_OF_RANGE",
+                field_violations=[("page", f"At most {limit // page_size} at this page size.")],
+            )
         states, has_next = selectors.chatroom_list_states(page=query["page"], page_size=page_size)
         return Response(
             {

@@ -135,6 +135,20 @@ def test_bad_paging_is_400(api_key_client, query, field):
     assert field in field_violations(assert_status(response, 400, 3))
 
 
+def test_pages_reach_the_newest_ten_thousand_rooms(api_key_client):
+    limit = selectors.ROOM_LIST_MAX_OFFSET
+
+    last = api_key_client.get(f"{API}/chatrooms?page={limit // 100}&pageSize=100")
+    beyond = api_key_client.get(f"{API}/chatrooms?page={limit // 100 + 1}&pageSize=100")
+    small_pages = api_key_client.get(f"{API}/chatrooms?page={limit // 10 + 1}")
+
+    assert ok(last)["chatrooms"] == []
+    body = assert_status(beyond, 400, 3)
+    assert body["details"][-1]["reason"] == "PAGE_OUT_OF_RANGE"
+    assert "page" in field_violations(body)
+    assert_status(small_pages, 400, 3)
+
+
 def test_a_page_past_the_end_is_empty(api_key_client):
     make_rooms(2)
 
