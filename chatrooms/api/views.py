@@ -235,7 +235,7 @@ class ChatroomsView(ApiView):
                 field_violations=[("page", f"At most {limit // page_size} at this page size.")],
             )
         states, has_next = selectors.chatroom_list_states(page=query["page"], page_size=page_size)
-        return Response(
+        response = Response(
             {
                 "chatrooms": [s.render_managed_chat(state) for state in states],
                 "pagination": {
@@ -245,6 +245,8 @@ class ChatroomsView(ApiView):
                 },
             }
         )
+        response["Vary"] = "Authorization"  # the same URL answers a token its own room
+        return response
 
 
 class ChatroomView(ApiView):

@@ -101,6 +101,7 @@ def test_api_key_lists_rooms_newest_first_with_blendvisions_paging(api_key_clien
         "has_next_page": False,
     }
     assert first["chatrooms"][0]["name"] == "Room 11"
+    assert "Authorization" in api_key_client.get(f"{API}/chatrooms")["Vary"]
 
 
 def test_page_size_spellings_default_and_maximum(api_key_client):
