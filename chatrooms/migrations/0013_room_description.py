@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatrooms', '0010_message_sender_hidden'),
+        ('chatrooms', '0012_user_card'),
     ]
 
     operations = [
