@@ -280,6 +280,7 @@ class CreateChatroomInput(serializers.Serializer):
         max_length=LABEL_MAX,
         required=False,
         allow_blank=True,
+        trim_whitespace=False,  # the limit is the schema's: on what was sent
         help_text="Extension (sent by BlendVision's own client): the room's staff label, "
         "shown in the console, the admin and the API-key reads. Not in the response.",
     )
@@ -287,6 +288,7 @@ class CreateChatroomInput(serializers.Serializer):
         max_length=DESCRIPTION_MAX,
         required=False,
         allow_blank=True,
+        trim_whitespace=False,  # the limit is the schema's: on what was sent
         help_text="Extension (sent by BlendVision's own client): a description for staff, "
         "shown like `name`. Not in the response.",
     )

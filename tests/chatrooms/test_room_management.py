@@ -62,6 +62,9 @@ def test_create_without_name_is_unchanged(api_key_client):
     [
         ({"name": 5}, "name"),
         ({"name": "x" * 201}, "name"),
+        # The limit counts what was sent, as the schema's maxLength does (schemathesis).
+        ({"name": "\u001f" + "x" * 200}, "name"),
+        ({"description": " " + "x" * 2000}, "description"),
         ({"description": ["a"]}, "description"),
         ({"description": "x" * 2001}, "description"),
     ],
