@@ -16,6 +16,7 @@ After commit, each change is announced on the realtime link
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from chatrooms import auth, ratelimit
+from chatrooms import auth, metrics, ratelimit
 from chatrooms.auth import Actor
 from chatrooms.errors import (
     AlreadyExists,
@@ -1024,6 +1025,7 @@ def messages_send(
             reason="CHATROOM_INACTIVE",
         )
         result.refused = [(item, refusal) for item in incoming]
+        transaction.on_commit(lambda: _count_sent(result))
         return result
     blocked = _blocked_senders(room, incoming)
     if blocked:
@@ -1094,7 +1096,18 @@ def messages_send(
     CounterIncrement.objects.bulk_create(increments)
     if result.stored:
         transaction.on_commit(lambda: _broadcast_messages(room, result.stored))
+    transaction.on_commit(lambda: _count_sent(result, increments=len(increments)))
     return result
+
+
+def _count_sent(result: SendResult, *, increments: int = 0) -> None:
+    """Metrics, once the batch committed (chatrooms.metrics)."""
+    if result.stored:
+        metrics.messages_accepted.inc(len(result.stored))
+    for _item, refusal in result.refused:
+        metrics.messages_refused.labels(getattr(refusal, "reason", "ERROR")).inc()
+    if increments:
+        metrics.counter_increments.inc(increments)
 
 
 def _over_rate_limits(
@@ -1376,6 +1389,7 @@ def counter_increment(*, room: Chatroom, key: str, value: int) -> CounterIncreme
     """
     enabled = CustomCounter.objects.filter(room=room, key=key, disabled=False)
     _check_increment(Increment(key=key, value=value), set(enabled.values_list("key", flat=True)))
+    transaction.on_commit(metrics.counter_increments.inc)
     return CounterIncrement.objects.create(room=room, key=key, value=value)
 
 
@@ -1401,6 +1415,7 @@ def chatroom_rollup(*, room: Chatroom, force: bool = False) -> bool:
     now = timezone.now()
     if not force and not rollup_due(room, now):
         return False
+    started = time.perf_counter()
     with transaction.atomic():
         claim = Chatroom.objects.select_for_update(skip_locked=True).filter(pk=room.pk)
         if not force:
@@ -1421,6 +1436,7 @@ def chatroom_rollup(*, room: Chatroom, force: bool = False) -> bool:
             update["state_version"] = F("state_version") + 1
         Chatroom.objects.filter(pk=room.pk).update(**update)
         _announce_counts(room, keys=keys, polls=polls)
+    metrics.rollup_duration.observe(time.perf_counter() - started)
     room.counts_rolled_up_at = now
     return True
 
@@ -1443,16 +1459,17 @@ def _apply_increments(*, room: Chatroom, now: datetime) -> list[str]:
         CounterIncrement.objects.select_for_update()
         .filter(room=room, applied=False)
         .order_by("pk")
-        .values_list("pk", "key", "value")[:ROLLUP_MAX_ROWS]
+        .values_list("pk", "key", "value", "created_at")[:ROLLUP_MAX_ROWS]
     )
     if not pending:
         return []
+    oldest = min(created_at for *_rest, created_at in pending)
+    lag = max(0.0, (now - oldest).total_seconds())
+    transaction.on_commit(lambda: metrics.rollup_lag.observe(lag))
     totals: dict[str, int] = {}
-    for _pk, key, value in pending:
+    for _pk, key, value, _created_at in pending:
         totals[key] = totals.get(key, 0) + value
-    CounterIncrement.objects.filter(pk__in=[pk for pk, _key, _value in pending]).update(
-        applied=True
-    )
+    CounterIncrement.objects.filter(pk__in=[pk for pk, *_rest in pending]).update(applied=True)
     for key, total in sorted(totals.items()):
         CustomCounter.objects.filter(room=room, key=key).update(
             # Saturates: the wire type of chat.v1.CustomCounter.value is int32.
@@ -1794,6 +1811,7 @@ def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
     PollVote.objects.bulk_create(
         PollVote(ballot=ballot, poll=poll, option_id=option_id) for option_id in chosen
     )
+    transaction.on_commit(metrics.votes.inc)
     # Who voted for what is for admins; everyone sees the counts at the next roll-up.
     publisher.announce(room.pk, events.vote(actor, poll, chosen), admins_only=True)
     return ballot

@@ -5,6 +5,7 @@ through the strict helpers below: a malformed value is a start-up error, not a
 silent default. With ``DJANGO_DEBUG`` off there is no fallback secret.
 """
 
+import ipaddress
 import os
 import re
 import tempfile
@@ -117,6 +118,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before everything: every log line of the request carries its id (chatrooms/logs.py),
+    # and every request is counted and timed by route (chatrooms/metrics.py).
+    "chatrooms.logs.RequestIdMiddleware",
+    "chatrooms.metrics.RequestMetricsMiddleware",
+    # /metrics, for allowed callers only, before any host check or redirect.
+    "chatrooms.metrics.MetricsEndpointMiddleware",
     # First: /healthz and /readyz are answered before any host check, redirect, session
     # or CSRF work (chatrooms/health.py).
     "chatrooms.health.ProbeMiddleware",
@@ -326,12 +333,49 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Every process logs to stderr (the journal under systemd): one JSON object per line
+# with the request's id (chatrooms/logs.py, docs/deploy.md "Logs"), or plain text,
+# the default with DJANGO_DEBUG on.
+DJANGO_LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", "text" if DEBUG else "json")
+if DJANGO_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or text, got {DJANGO_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "chatrooms.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "chatrooms.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": DJANGO_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    # Django's loggers reach the root's handler (one line each, one format); Django's
+    # own console handler would print a second, unformatted copy with DEBUG on.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
+
+# /metrics (chatrooms/metrics.py, docs/deploy.md "Metrics"): answered only to these
+# addresses or networks (a direct connection, not through nginx), or with
+# "Authorization: Bearer <CHATROOM_METRICS_TOKEN>" when that is set.
+CHATROOM_METRICS_ALLOWED_IPS = []
+for _network in env_list("CHATROOM_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"]):
+    try:
+        CHATROOM_METRICS_ALLOWED_IPS.append(ipaddress.ip_network(_network, strict=False))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"CHATROOM_METRICS_ALLOWED_IPS: {_network!r} is not an address or network."
+        ) from None
+CHATROOM_METRICS_TOKEN = env_str("CHATROOM_METRICS_TOKEN") or None
+if CHATROOM_METRICS_TOKEN and len(CHATROOM_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("CHATROOM_METRICS_TOKEN must be at least 32 characters.")
+# The realtime worker serves its own metrics on 127.0.0.1:<this port>; 0 turns it off.
+CHATROOM_REALTIME_METRICS_PORT = env_int("CHATROOM_REALTIME_METRICS_PORT", 9108)
 
 # --- The chatroom domain -------------------------------------------------------
 

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
-from chatrooms import services
+from chatrooms import metrics, services
 from chatrooms.errors import ApiError
 from chatrooms.models import Chatroom, CounterIncrement, Poll, PollBallot
 from chatrooms.realtime import ingest, publisher, topics
@@ -74,6 +74,8 @@ class Worker:
         self.windows: dict[uuid.UUID, timedelta] = {}
         self.identities: OrderedDict[str, ingest.Sender] = OrderedDict()
         self.presence: dict[str, int] | None = None
+        self.connected: dict[str, int] = {}  # the broker's last count per room
+        self.exported: Counter[str] = Counter()  # what export_metrics has counted
         self.viewer_counts_sent: dict[str, float] = {}
         self.backoff = 0.0
         self.failed: dict[uuid.UUID, list[Batch]] = {}  # parsed, waiting for the database
@@ -140,6 +142,7 @@ class Worker:
             return
         with self.lock:
             self.presence = {**(self.presence or {}), **counts}
+            self.connected.update(counts)
 
     # --- the main loop -----------------------------------------------------------
 
@@ -158,6 +161,7 @@ class Worker:
                         self.roll_up()
                         self.release_blocks()
                         self.report_viewers()
+                        self.export_metrics()
                     self.backoff = 0.0
                 except DatabaseError as exc:
                     self._back_off(exc)
@@ -168,6 +172,7 @@ class Worker:
             self.finish()
         finally:
             self.log_stats()
+            self.export_metrics()
             self.connection.stop()
             connections.close_all()  # this thread's connections: the process may go on
             logger.info("realtime worker stopped")
@@ -333,8 +338,28 @@ class Worker:
             oldest = [items[0].at for items in self.pending.values() if items]
         return time.monotonic() - min(oldest) if oldest else 0.0
 
+    def counts(self) -> dict[str, int]:
+        return dict(self.stats) | {f"broadcast_{k}": v for k, v in self.connection.stats.items()}
+
+    def export_metrics(self) -> None:
+        """Bring the Prometheus metrics (chatrooms.metrics) up to date with the stats:
+        counters by what was added since the last call, gauges to their value now."""
+        for key, value in self.counts().items():
+            delta = value - self.exported[key]
+            if delta <= 0:
+                continue
+            self.exported[key] = value
+            if key.startswith("dropped_"):
+                metrics.realtime_dropped.labels(key.removeprefix("dropped_")).inc(delta)
+            else:
+                metrics.realtime_events.labels(key).inc(delta)
+        metrics.realtime_lag.set(self.lag_seconds())
+        metrics.realtime_buffered.set(self.buffered)
+        with self.lock:
+            metrics.broker_connections.set(sum(self.connected.values()))
+
     def log_stats(self) -> None:
-        counts = dict(self.stats) | {f"broadcast_{k}": v for k, v in self.connection.stats.items()}
+        counts = self.counts()
         logger.info(
             "realtime stats: buffered=%d lag=%.3fs %s",
             self.buffered,
