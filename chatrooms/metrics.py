@@ -14,7 +14,9 @@ Processes:
   mode). Without it (tests, ``runserver``) the process's own registry is served.
 - The realtime worker serves its own registry on a loopback port
   (``CHATROOM_REALTIME_METRICS_PORT``): its domain figures (the messages and votes it
-  stores, its roll-ups) and its own (lag, buffer, drops, broker connections).
+  stores, its roll-ups) and its own (lag, buffer, drops, broker connections: defined in
+  ``chatrooms.realtime.worker``, which the web app never imports, so gunicorn's
+  ``/metrics`` does not show them as zeros).
 
 ``/metrics`` answers only addresses in ``CHATROOM_METRICS_ALLOWED_IPS`` (default:
 loopback), or a request with ``Authorization: Bearer <CHATROOM_METRICS_TOKEN>`` when that
@@ -35,7 +37,6 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -82,35 +83,6 @@ rollup_lag = Histogram(
     "chatroom_rollup_lag_seconds",
     "Age of the oldest increment a roll-up added: how far displayed counts were behind.",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
-)
-
-# --- The realtime worker (its own process; see chatrooms.realtime.worker) -------------
-
-realtime_events = Counter(
-    "chatroom_realtime_events",
-    "What the realtime worker did: received, stored, votes, refused_<reason>, "
-    "database_errors, blocks_released, broadcast_<outcome>.",
-    ["event"],
-)
-realtime_dropped = Counter(
-    "chatroom_realtime_dropped",
-    "Messages the realtime worker dropped, by reason (buffer_full, oversize, ...).",
-    ["reason"],
-)
-realtime_lag = Gauge(
-    "chatroom_realtime_lag_seconds",
-    "Age of the oldest message the realtime worker holds and has not stored yet.",
-    multiprocess_mode="livemax",
-)
-realtime_buffered = Gauge(
-    "chatroom_realtime_buffered_messages",
-    "Messages the realtime worker holds (waiting for their window or the database).",
-    multiprocess_mode="livesum",
-)
-broker_connections = Gauge(
-    "chatroom_broker_connections",
-    "Clients connected to rooms, as the broker plugin last reported them to the worker.",
-    multiprocess_mode="livemax",
 )
 
 

@@ -29,13 +29,42 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Gauge
 
-from chatrooms import metrics, services
+from chatrooms import services
 from chatrooms.errors import ApiError
 from chatrooms.models import Chatroom, CounterIncrement, Poll, PollBallot
 from chatrooms.realtime import ingest, publisher, topics
 
 logger = logging.getLogger(__name__)
+
+# Prometheus metrics of this process (docs/deploy.md, "Metrics"), kept up to date by
+# Worker.export_metrics; the domain's own (messages, votes, roll-ups) are in
+# chatrooms.metrics. Served by the worker's own listener (manage.py realtime).
+realtime_events = MetricCounter(
+    "chatroom_realtime_events",
+    "What the realtime worker did: received, stored, votes, refused_<reason>, "
+    "database_errors, blocks_released, broadcast_<outcome>.",
+    ["event"],
+)
+realtime_dropped = MetricCounter(
+    "chatroom_realtime_dropped",
+    "Messages the realtime worker dropped, by reason (buffer_full, oversize, ...).",
+    ["reason"],
+)
+realtime_lag = Gauge(
+    "chatroom_realtime_lag_seconds",
+    "Age of the oldest message the realtime worker holds and has not stored yet.",
+)
+realtime_buffered = Gauge(
+    "chatroom_realtime_buffered_messages",
+    "Messages the realtime worker holds (waiting for their window or the database).",
+)
+broker_connections = Gauge(
+    "chatroom_broker_connections",
+    "Clients connected to rooms, as the broker plugin last reported them to the worker.",
+)
 
 IDENTITY_PROPERTY = "x-chatroom-identity"
 TICK_SECONDS = 0.02
@@ -350,13 +379,13 @@ class Worker:
                 continue
             self.exported[key] = value
             if key.startswith("dropped_"):
-                metrics.realtime_dropped.labels(key.removeprefix("dropped_")).inc(delta)
+                realtime_dropped.labels(key.removeprefix("dropped_")).inc(delta)
             else:
-                metrics.realtime_events.labels(key).inc(delta)
-        metrics.realtime_lag.set(self.lag_seconds())
-        metrics.realtime_buffered.set(self.buffered)
+                realtime_events.labels(key).inc(delta)
+        realtime_lag.set(self.lag_seconds())
+        realtime_buffered.set(self.buffered)
         with self.lock:
-            metrics.broker_connections.set(sum(self.connected.values()))
+            broker_connections.set(sum(self.connected.values()))
 
     def log_stats(self) -> None:
         counts = self.counts()
