@@ -323,6 +323,7 @@ class ProdCheck:
         self.probes = Probes()
         self.ports = {
             "gunicorn": serving.free_port(),
+            "worker_metrics": serving.free_port(),
             "broker": serving.free_port(),
             "relay": serving.free_port(),
         }
@@ -348,6 +349,7 @@ class ProdCheck:
             "CHATROOM_BROKER_AUTH_URL": f"http://{gunicorn}/internal/realtime/auth",
             "CHATROOM_BROKER_PORT": str(self.ports["broker"]),
             "CHATROOM_BROKER_WS_PORT": str(self.ports["relay"]),
+            "CHATROOM_REALTIME_METRICS_PORT": str(self.ports["worker_metrics"]),
         }
         unknown = machine.keys() - shipped.keys()
         expect(not unknown, f"deploy/chatroom.env does not list {sorted(unknown)}")
@@ -443,16 +445,28 @@ class ProdCheck:
             f"{unit_name}: no User= or Restart=",
         )
         [cwd] = service_section["WorkingDirectory"]
+        runtime_dirs = {}
         for directory in service_section.get("RuntimeDirectory", []):
-            expect(directory == "chatroom-broker", f"{unit_name}: RuntimeDirectory {directory}")
-            self.runtime.mkdir(parents=True, exist_ok=True)
-            self.runtime.chmod(0o700)
+            expect(
+                directory in ("chatroom-broker", "chatroom-web-metrics"),
+                f"{unit_name}: RuntimeDirectory {directory}",
+            )
+            runtime_dirs[f"/run/{directory}"] = here = self.work / "run" / directory
+            here.mkdir(parents=True, exist_ok=True)
+            here.chmod(0o700)
+        # The unit's own Environment= lines, its runtime directories in the work folder.
+        extra = {}
+        for assignment in service_section.get("Environment", []):
+            key, _, value = assignment.partition("=")
+            for installed, here in runtime_dirs.items():
+                value = value.replace(installed, str(here))
+            extra[key] = value
         name = unit_name.removesuffix(".service")
         service = Service(
             name=name,
             argv=exec_start(unit),
             cwd=Path(cwd),
-            env=self.env,
+            env={**self.env, **extra},
             log=self.work / f"{name}.log",
         )
         self.services[name] = service
@@ -671,6 +685,9 @@ class ProdCheck:
         p.run("a viewer token reads the room's state", viewer_state, fatal=True)
         p.run("MQTT over wss through nginx: sent, stored, received", self.realtime)
         p.run("a report built by the task worker, downloaded through nginx", self.report)
+        p.run("/metrics on gunicorn from loopback, 404 through nginx", self.metrics)
+        p.run("the realtime worker's metrics on its loopback port", self.worker_metrics)
+        p.run("a request's id in its response and its JSON log line", self.request_id)
         p.run(
             f"{SLOW_CONNECTIONS} slow connections do not delay a normal request", self.slow_clients
         )
@@ -686,6 +703,56 @@ class ProdCheck:
             return f"503, broker: {failing['broker']}; /healthz still 200"
 
         p.run("/readyz 503 once the broker is stopped", broker_down)
+
+    def metrics(self) -> str:
+        status, headers, body = serving.request(self.ports["gunicorn"], "/metrics")
+        expect(status == 200, f"/metrics on gunicorn: {status}")
+        expect(headers["content-type"].startswith("text/plain"), f"{headers['content-type']}")
+        text = body.decode()
+        # Requests by URL pattern name (the room id is not a label), from every worker.
+        for needle in (
+            'chatroom_http_requests_total{method="POST",route="chatroom_api:chatrooms",'
+            'status="200"}',
+            'chatroom_http_requests_total{method="GET",route="/healthz",status="200"}',
+        ):
+            expect(needle in text, f"no {needle}")
+        expect(self.room not in text, "a room id is a label value")
+        status, _, _ = self.get("/metrics")
+        expect(status == 404, f"/metrics through nginx: {status}")
+        return "200 with requests by route from 127.0.0.1 on gunicorn; 404 through nginx"
+
+    def worker_metrics(self) -> str:
+        def exported():
+            _, _, body = serving.request(self.ports["worker_metrics"], "/metrics")
+            values = dict(
+                line.rsplit(" ", 1) for line in body.decode().splitlines() if line[:1] != "#"
+            )
+            received = float(values.get('chatroom_realtime_events_total{event="received"}', 0))
+            accepted = float(values.get("chatroom_messages_accepted_total", 0))
+            return (received, accepted) if received and accepted else None
+
+        received, accepted = wait_until(exported, "the worker's counts on its metrics port")
+        return f"received {received:.0f}, messages accepted {accepted:.0f}"
+
+    def request_id(self) -> str:
+        rid = f"prod-check-{secrets.token_hex(8)}"
+        status, headers, _ = self.get(f"/no-such-page-{rid}", headers={"X-Request-ID": rid})
+        expect(status == 404, f"{status}")
+        expect(headers.get("x-request-id") == rid, f"X-Request-ID: {headers.get('x-request-id')}")
+
+        def logged():
+            for line in self.services["chatroom-web"].log.read_text().splitlines():
+                if rid in line and line.startswith("{"):
+                    entry = json.loads(line)
+                    if entry.get("request_id") == rid:
+                        return entry
+            return None
+
+        entry = wait_until(logged, "the web log line with the request id")
+        _, headers, _ = self.get("/no-such-page")
+        generated = headers.get("x-request-id", "")
+        expect(re.fullmatch(r"[0-9a-f]{32}", generated) is not None, f"nginx's id {generated!r}")
+        return f"{entry['level']} {entry['message']!r}; without one, nginx's {generated}"
 
     def sign_in_and_static(self) -> str:
         status, headers, page = self.get("/moderation/sign-in/")

@@ -64,3 +64,16 @@ control_socket_disable = True
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
+
+# Prometheus multiprocess mode (chatrooms/metrics.py, docs/deploy.md "Metrics"): with
+# PROMETHEUS_MULTIPROC_DIR set (chatroom-web.service sets it to its RuntimeDirectory,
+# emptied at every start), each worker writes its figures to files there and /metrics
+# adds them up. A worker that exits leaves its counters (they still count) and has its
+# live gauges removed.
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
