@@ -17,6 +17,7 @@ import contextvars
 import json
 import logging
 import re
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -46,6 +47,8 @@ class RequestIdMiddleware:
         # Cleared when the response is closed (request_finished), not on the way out of
         # here: Django logs a 4xx/5xx ("Not Found: ...") after the middleware returns.
         request_id.set(rid)
+        if "sentry_sdk" in sys.modules:  # imported only when SENTRY_DSN is set
+            sys.modules["sentry_sdk"].set_tag("request_id", rid)
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = rid
         return response

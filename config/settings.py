@@ -360,6 +360,22 @@ LOGGING = {
     "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 
+# Errors (unhandled exceptions and ERROR log lines) to Sentry, only when SENTRY_DSN is
+# set: without it sentry_sdk is not even imported. No personal data is sent (no user,
+# address or cookies); each event carries the request's id as the tag request_id.
+SENTRY_DSN = env_str("SENTRY_DSN") or None
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration()],
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+    )
+
 # /metrics (chatrooms/metrics.py, docs/deploy.md "Metrics"): answered only to these
 # addresses or networks (a direct connection, not through nginx), or with
 # "Authorization: Bearer <CHATROOM_METRICS_TOKEN>" when that is set.

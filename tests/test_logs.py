@@ -89,3 +89,54 @@ def test_production_logs_are_json_and_development_logs_text():
     assert json.loads(forced.stderr.strip().splitlines()[-1])["logger"] == "chatrooms"
     assert wrong.returncode != 0
     assert "DJANGO_LOG_FORMAT must be json or text" in wrong.stderr
+
+
+SENTRY_PROBE = """
+import logging, sys
+import sentry_sdk
+logging.getLogger("chatrooms").error("reported")
+sentry_sdk.flush(5)
+print("initialised" if sentry_sdk.get_client().is_active() else "inactive")
+"""
+
+
+def test_without_a_dsn_sentry_is_not_even_imported():
+    code = "import sys; print('sentry_sdk' in sys.modules)"
+    result = run_manage("shell", "--no-imports", "-c", code, DJANGO_DEBUG="1")
+
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_with_a_dsn_errors_reach_sentry(tmp_path):
+    """A Sentry stand-in on a free port receives the ERROR line's event."""
+    import gzip
+    import http.server
+    import threading
+
+    received = []
+
+    class Ingest(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            received.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Ingest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dsn = f"http://publickey@127.0.0.1:{server.server_port}/42"
+        result = run_manage(
+            "shell", "--no-imports", "-c", SENTRY_PROBE, DJANGO_DEBUG="1", SENTRY_DSN=dsn
+        )
+    finally:
+        server.shutdown()
+
+    assert result.stdout.strip() == "initialised", result.stderr
+    assert [path for path, _ in received] == ["/api/42/envelope/"]
+    assert b'"reported"' in received[0][1]
