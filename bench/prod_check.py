@@ -717,6 +717,22 @@ class ProdCheck:
         ):
             expect(needle in text, f"no {needle}")
         expect(self.room not in text, "a room id is a label value")
+        # Every worker's requests in one answer (multiprocess mode): 12 requests spread
+        # over the workers add exactly 12, whichever worker answers the scrape.
+        healthz = 'chatroom_http_requests_total{method="GET",route="/healthz",status="200"}'
+
+        def count() -> float:
+            _, _, body = serving.request(self.ports["gunicorn"], "/metrics")
+            return float(
+                next(
+                    line for line in body.decode().splitlines() if line.startswith(healthz)
+                ).rsplit(" ", 1)[1]
+            )
+
+        before = count()
+        for _ in range(12):
+            serving.request(self.ports["gunicorn"], "/healthz")
+        expect(count() == before + 12, f"12 requests added {count() - before}")
         status, _, _ = self.get("/metrics")
         expect(status == 404, f"/metrics through nginx: {status}")
         return "200 with requests by route from 127.0.0.1 on gunicorn; 404 through nginx"
@@ -749,10 +765,16 @@ class ProdCheck:
             return None
 
         entry = wait_until(logged, "the web log line with the request id")
+        lines = self.services["chatroom-web"].log.read_text().splitlines()
+        not_json = [line for line in lines if not line.startswith("{")]
+        expect(not not_json, f"{len(not_json)} web log lines are not JSON: {not_json[:3]}")
         _, headers, _ = self.get("/no-such-page")
         generated = headers.get("x-request-id", "")
         expect(re.fullmatch(r"[0-9a-f]{32}", generated) is not None, f"nginx's id {generated!r}")
-        return f"{entry['level']} {entry['message']!r}; without one, nginx's {generated}"
+        return (
+            f"{entry['level']} {entry['message']!r}; without one, nginx's {generated}; "
+            f"all {len(lines)} lines of the web unit JSON"
+        )
 
     def sign_in_and_static(self) -> str:
         status, headers, page = self.get("/moderation/sign-in/")

@@ -50,6 +50,30 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
+# gunicorn's own lines (workers booting, timeouts) in the app's format: one JSON object
+# per line unless DJANGO_LOG_FORMAT says text (docs/deploy.md, "Logs"). The default
+# follows the app's: JSON unless DJANGO_DEBUG is on.
+_debug = os.environ.get("DJANGO_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+if os.environ.get("DJANGO_LOG_FORMAT", "text" if _debug else "json") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            # Not propagated: in the workers Django's own root handler would repeat them.
+            "gunicorn.error": {"handlers": ["json"], "propagate": False},
+            "gunicorn.access": {"handlers": ["json"], "propagate": False},
+        },
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "formatters": {"json": {"()": "chatrooms.logs.JsonFormatter"}},
+    }
+
 # Only nginx on this machine may set X-Forwarded-Proto / X-Forwarded-For for gunicorn.
 # (Django trusts X-Forwarded-Proto itself only with DJANGO_BEHIND_TLS_PROXY=1.) For a
 # unix socket bind, where there is no peer address, set FORWARDED_ALLOW_IPS='*'.
