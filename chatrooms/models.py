@@ -6,12 +6,16 @@ are named database constraints; writes go through ``chatrooms.services``.
 """
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connections, models, router, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
+
+from chatrooms import auditchain
 
 # Counter keys are identifiers clients type into code ("like", "heart", "fire-1"):
 # ASCII letters and digits, then also "_", "-" and ".", at most 64 characters.
@@ -749,15 +753,101 @@ class AppendOnlyQuerySet(models.QuerySet):
     def delete(self):
         raise TypeError("The audit log is append-only.")
 
+    def bulk_create(self, objs, *args, **kwargs):
+        """Chain the entries in the given order, stamped with the server's time."""
+        objs = list(objs)
+        if not objs:
+            return objs
+        db = self.db
+        with transaction.atomic(using=db, savepoint=False):
+            AuditChainHead.link(objs, using=db)
+            created = super().bulk_create(objs, *args, **kwargs)
+            AuditChainHead.advance(objs[-1], using=db)
+        return created
+
+
+class AuditChainHead(models.Model):
+    """The last entry of the audit log's hash chain: one row, locked by every insert.
+
+    Holding its row lock from reading it to commit makes audit inserts one at a time,
+    so sequence numbers are gapless and in commit order (docs/audit.md).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    sequence = models.BigIntegerField(default=0)
+    entry_hash = models.CharField(max_length=64, default=auditchain.GENESIS_HASH)
+
+    class Meta:
+        verbose_name = "audit chain head"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="chatrooms_auditchainhead_one_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.entry_hash[:12]}"
+
+    @classmethod
+    def _lock(cls, using: str) -> tuple[int, str, datetime]:
+        """(sequence, hash, now) with the head locked until the transaction ends. On
+        PostgreSQL "now" is the transaction's timestamp, the value the insert trigger
+        writes into created_at (migration 0008)."""
+        rows = cls.objects.using(using).select_for_update().filter(pk=1)
+        postgres = connections[using].vendor == "postgresql"
+        if postgres:
+            rows = rows.annotate(db_now=RawSQL("now()", ()))
+        found = rows.values_list("sequence", "entry_hash", *(["db_now"] if postgres else []))
+        head = next(iter(found), None)
+        if head is None:
+            # Emptied by a test database flush (TRUNCATE): start again after the last entry.
+            last = (
+                AuditLogEntry.objects.using(using)
+                .order_by("-sequence")
+                .values_list("sequence", "entry_hash")
+                .first()
+            ) or (0, auditchain.GENESIS_HASH)
+            cls.objects.using(using).bulk_create(
+                [cls(pk=1, sequence=last[0], entry_hash=last[1])], ignore_conflicts=True
+            )
+            head = next(iter(found.all()))
+        return head[0], head[1], head[2] if postgres else timezone.now()
+
+    @classmethod
+    def link(cls, entries, *, using: str) -> None:
+        """Number, time and hash new entries after the chain's head. Call inside a
+        transaction, then insert them and call advance() with the last one."""
+        sequence, prev_hash, now = cls._lock(using)
+        for entry in entries:
+            sequence += 1
+            entry.hash_version = auditchain.HASH_VERSION
+            entry.sequence = sequence
+            entry.prev_hash = prev_hash
+            entry.created_at = now
+            entry.entry_hash = auditchain.entry_digest(
+                {name: getattr(entry, name) for name in auditchain.HASHED_FIELDS}
+            )
+            prev_hash = entry.entry_hash
+
+    @classmethod
+    def advance(cls, entry, *, using: str) -> None:
+        cls.objects.using(using).filter(pk=1).update(
+            sequence=entry.sequence, entry_hash=entry.entry_hash
+        )
+
 
 class AuditLogEntry(models.Model):
     """One moderation action. Rows are inserted and never changed.
 
     The room and staff user are referenced without a database constraint so an
     entry outlives what it points at; on PostgreSQL a trigger also refuses
-    UPDATE and DELETE (migration 0002).
+    UPDATE and DELETE (migration 0002), and the application's database role may
+    only SELECT and INSERT (deploy/postgres/roles.sql).
+
+    Each entry is a link of a hash chain (``chatrooms.auditchain``): ``save()`` and
+    ``bulk_create()`` number it, stamp it with the server's time (a given
+    ``created_at`` is ignored; on PostgreSQL a trigger sets it too) and hash it.
     """
 
+    # The server's time when the entry was written: the transaction's timestamp.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     action = models.CharField(max_length=32, choices=AuditAction.choices)
     source = models.CharField(max_length=16, choices=AuditSource.choices)
@@ -785,6 +875,11 @@ class AuditLogEntry(models.Model):
     reason = models.TextField(blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    # The hash chain: 1, 2, 3 ... in commit order, each entry hashing the one before.
+    sequence = models.BigIntegerField(unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    entry_hash = models.CharField(max_length=64, editable=False)
+    hash_version = models.PositiveSmallIntegerField(default=1, editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -807,10 +902,14 @@ class AuditLogEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.actor_name or self.actor_id}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args, using=None, **kwargs):
         if not self._state.adding:
             raise TypeError("The audit log is append-only.")
-        super().save(*args, **kwargs)
+        db = using or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=db, savepoint=False):
+            AuditChainHead.link([self], using=db)
+            super().save(*args, using=db, **kwargs)
+            AuditChainHead.advance(self, using=db)
 
     def delete(self, *args, **kwargs):
         raise TypeError("The audit log is append-only.")
