@@ -1,0 +1,128 @@
+"""deploy/postgres/roles.sql gives the app a role that can read and append the audit
+log and nothing more: no TRUNCATE, DELETE or UPDATE, no disabling or dropping its
+triggers, no session_replication_role (issue 9, #8).
+
+The test makes a fresh database and fresh roles, applies the SQL with psql as the
+superuser, migrates as the owner and then runs the app as the app role, each in its own
+process with its own DATABASE_URL, the way docs/audit.md says to deploy."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+from psycopg import sql
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL roles and privileges"
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES_SQL = ROOT / "deploy" / "postgres" / "roles.sql"
+AUDIT = "chatrooms_auditlogentry"
+HEAD = "chatrooms_auditchainhead"
+
+
+def url(role: str, database: str) -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{role}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
+
+
+def manage(*args, database_url: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**env, "DJANGO_DEBUG": "1", "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    """(app url, database name): a database set up by roles.sql and migrated as the owner."""
+    db = settings.DATABASES["default"]
+    superuser = db["USER"]
+    tag = uuid.uuid4().hex[:8]
+    owner, app, name = f"test_owner_{tag}", f"test_app_{tag}", f"test_roles_{tag}"
+    admin = psycopg.connect(url(superuser, "postgres"), autocommit=True)
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        applied = subprocess.run(
+            [
+                *("psql", "-X", "-q", "-d", url(superuser, name)),
+                *("-v", f"owner={owner}", "-v", f"app={app}", "-f", str(ROLES_SQL)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert applied.returncode == 0, applied.stderr
+        migrated = manage("migrate", "--noinput", database_url=url(owner, name))
+        assert migrated.returncode == 0, migrated.stderr
+        yield url(app, name), name
+    finally:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        for role in (app, owner):
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        admin.close()
+
+
+REFUSED = [
+    f"TRUNCATE {AUDIT}",
+    f"DELETE FROM {AUDIT}",
+    f"UPDATE {AUDIT} SET reason = 'rewritten'",
+    f"ALTER TABLE {AUDIT} DISABLE TRIGGER chatrooms_auditlog_append_only",
+    f"ALTER TABLE {AUDIT} DISABLE TRIGGER ALL",
+    f"DROP TRIGGER chatrooms_auditlog_append_only ON {AUDIT}",
+    f"DROP TRIGGER chatrooms_auditlog_server_time ON {AUDIT}",
+    f"DROP TABLE {AUDIT}",
+    "SET session_replication_role = replica",
+    f"TRUNCATE {HEAD}",
+    f"DELETE FROM {HEAD}",
+    f"CREATE TABLE {AUDIT}_copy (id int)",
+]
+
+
+def test_the_app_role_can_append_and_read_but_not_change_history(deployed):
+    app_url, _ = deployed
+    recorded = manage(
+        "shell",
+        "-c",
+        "from chatrooms import services; from chatrooms.auth import Actor; "
+        "from chatrooms.models import AuditAction; "
+        "services.audit_record(actor=Actor.system('roles test'), "
+        "action=AuditAction.ROOM_UPDATE, reason='as the app role')",
+        database_url=app_url,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+
+    with psycopg.connect(app_url, autocommit=True) as app:
+        assert app.execute(f"SELECT count(*) FROM {AUDIT}").fetchone() == (1,)
+        for statement in REFUSED:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute(statement)
+        # The row is still there, unchanged.
+        assert app.execute(f"SELECT reason FROM {AUDIT}").fetchall() == [("as the app role",)]
+
+    verified = manage("verify_audit_log", database_url=app_url)
+    assert verified.returncode == 0, verified.stderr
+    assert "1 entries verified" in verified.stdout
+
+
+def test_the_app_role_keeps_its_rights_on_other_tables(deployed):
+    app_url, _ = deployed
+    with psycopg.connect(app_url) as app:
+        app.execute("UPDATE chatrooms_chatroom SET label = label")
+        app.execute("DELETE FROM chatrooms_chatmessage")
+        app.execute(f"UPDATE {HEAD} SET sequence = sequence")
+        app.rollback()
