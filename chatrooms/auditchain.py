@@ -107,12 +107,13 @@ def find_break(
             )
             return
         if row["prev_hash"] != prev_hash:
+            before = sequence - 1
             yield Break(
                 sequence,
                 row["id"],
-                f"entry #{sequence} (id {row['id']}) does not follow #{sequence - 1}: its "
-                "previous hash differs from #{0}'s hash (#{0} was altered or replaced, or "
-                "this entry was moved).".format(sequence - 1),
+                f"entry #{sequence} (id {row['id']}) does not follow #{before}: its previous "
+                f"hash differs from #{before}'s hash (#{before} was altered or replaced, or "
+                "this entry was moved).",
             )
             return
         if row["hash_version"] != HASH_VERSION or entry_digest(row) != row["entry_hash"]:

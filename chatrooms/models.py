@@ -12,7 +12,6 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import connections, models, router, transaction
 from django.db.models import Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from chatrooms import auditchain
@@ -790,25 +789,32 @@ class AuditChainHead(models.Model):
     def _lock(cls, using: str) -> tuple[int, str, datetime]:
         """(sequence, hash, now) with the head locked until the transaction ends. On
         PostgreSQL "now" is the transaction's timestamp, the value the insert trigger
-        writes into created_at (migration 0008)."""
-        rows = cls.objects.using(using).select_for_update().filter(pk=1)
-        postgres = connections[using].vendor == "postgresql"
-        if postgres:
-            rows = rows.annotate(db_now=RawSQL("now()", ()))
-        found = rows.values_list("sequence", "entry_hash", *(["db_now"] if postgres else []))
-        head = next(iter(found), None)
-        if head is None:
-            # Emptied by a test database flush (TRUNCATE): start again after the last entry.
-            last = (
-                AuditLogEntry.objects.using(using)
-                .order_by("-sequence")
-                .values_list("sequence", "entry_hash")
-                .first()
-            ) or (0, auditchain.GENESIS_HASH)
-            cls.objects.using(using).bulk_create(
-                [cls(pk=1, sequence=last[0], entry_hash=last[1])], ignore_conflicts=True
-            )
-            head = next(iter(found.all()))
+        writes into created_at (migration 0008). Raw SQL: this is on every audited
+        write's path, and the ORM would compile the same statement each time."""
+        connection = connections[using]
+        postgres = connection.vendor == "postgresql"
+        table = connection.ops.quote_name(cls._meta.db_table)
+        lock = (
+            f"SELECT sequence, entry_hash, now() FROM {table} WHERE id = 1 FOR UPDATE"  # noqa: S608
+            if postgres
+            else f"SELECT sequence, entry_hash FROM {table} WHERE id = 1"  # noqa: S608
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(lock)
+            head = cursor.fetchone()
+            if head is None:
+                # Emptied by a test database flush (TRUNCATE): go on after the last entry.
+                last = (
+                    AuditLogEntry.objects.using(using)
+                    .order_by("-sequence")
+                    .values_list("sequence", "entry_hash")
+                    .first()
+                ) or (0, auditchain.GENESIS_HASH)
+                cls.objects.using(using).bulk_create(
+                    [cls(pk=1, sequence=last[0], entry_hash=last[1])], ignore_conflicts=True
+                )
+                cursor.execute(lock)
+                head = cursor.fetchone()
         return head[0], head[1], head[2] if postgres else timezone.now()
 
     @classmethod
@@ -829,9 +835,12 @@ class AuditChainHead(models.Model):
 
     @classmethod
     def advance(cls, entry, *, using: str) -> None:
-        cls.objects.using(using).filter(pk=1).update(
-            sequence=entry.sequence, entry_hash=entry.entry_hash
-        )
+        """Move the head to the last inserted entry. On PostgreSQL the insert trigger
+        has done it (and checked the entry follows the head), one round trip fewer."""
+        if connections[using].vendor != "postgresql":
+            cls.objects.using(using).filter(pk=1).update(
+                sequence=entry.sequence, entry_hash=entry.entry_hash
+            )
 
 
 class AuditLogEntry(models.Model):

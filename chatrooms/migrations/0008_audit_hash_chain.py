@@ -6,7 +6,9 @@ for every role but its owner (docs/audit.md).
    (created_at, id), with the append-only trigger of 0002 switched off for that update.
 2. On PostgreSQL a BEFORE INSERT trigger sets created_at to now(), the transaction's
    timestamp, so no client (bulk_create, raw SQL) can back-date an entry. The app reads
-   the same now() while it holds the chain head's lock and hashes that value.
+   the same now() while it holds the chain head's lock and hashes that value. The
+   trigger also refuses an entry that does not follow the head (sequence + 1, the head's
+   hash as prev_hash) and moves the head to it.
 3. On PostgreSQL, UPDATE, DELETE, TRUNCATE, TRIGGER and REFERENCES on the audit table, and
    DELETE and TRUNCATE on the chain head, are revoked from every role but the table's
    owner, whatever order deploy/postgres/roles.sql and this migration ran in.
@@ -21,23 +23,40 @@ from chatrooms.auditchain import GENESIS_HASH, HASH_VERSION, entry_digest
 AUDIT = "chatrooms_auditlogentry"
 APPEND_ONLY_TRIGGER = "chatrooms_auditlog_append_only"  # migration 0002
 
-SERVER_TIME = """
-CREATE OR REPLACE FUNCTION chatrooms_auditlog_server_time() RETURNS trigger AS $$
+LINK = """
+CREATE OR REPLACE FUNCTION chatrooms_auditlog_link() RETURNS trigger AS $$
+DECLARE
+    head_sequence bigint;
+    head_hash varchar(64);
 BEGIN
     -- The transaction's timestamp: the app reads the same value under the chain
     -- head's lock and hashes it, so the stored time is the hashed time.
     NEW.created_at := now();
+    -- The entry must follow the head (already locked by the app in this transaction);
+    -- then the head moves to it.
+    SELECT sequence, entry_hash INTO head_sequence, head_hash
+    FROM chatrooms_auditchainhead WHERE id = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO chatrooms_auditchainhead (id, sequence, entry_hash)
+        VALUES (1, NEW.sequence, NEW.entry_hash);
+    ELSIF NEW.sequence <> head_sequence + 1 OR NEW.prev_hash <> head_hash THEN
+        RAISE EXCEPTION 'audit entry #% does not follow the chain head #%',
+            NEW.sequence, head_sequence USING ERRCODE = 'integrity_constraint_violation';
+    ELSE
+        UPDATE chatrooms_auditchainhead
+        SET sequence = NEW.sequence, entry_hash = NEW.entry_hash WHERE id = 1;
+    END IF;
     RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;
-CREATE TRIGGER chatrooms_auditlog_server_time
+CREATE TRIGGER chatrooms_auditlog_link
     BEFORE INSERT ON chatrooms_auditlogentry
-    FOR EACH ROW EXECUTE FUNCTION chatrooms_auditlog_server_time();
+    FOR EACH ROW EXECUTE FUNCTION chatrooms_auditlog_link();
 """
 
-DROP_SERVER_TIME = """
-DROP TRIGGER IF EXISTS chatrooms_auditlog_server_time ON chatrooms_auditlogentry;
-DROP FUNCTION IF EXISTS chatrooms_auditlog_server_time();
+DROP_LINK = """
+DROP TRIGGER IF EXISTS chatrooms_auditlog_link ON chatrooms_auditlogentry;
+DROP FUNCTION IF EXISTS chatrooms_auditlog_link();
 """
 
 # Only the owner may change history. Runs as the owner (or a superuser).
@@ -176,6 +195,6 @@ class Migration(migrations.Migration):
             name="sequence",
             field=models.BigIntegerField(editable=False, unique=True),
         ),
-        migrations.RunPython(postgres_only(SERVER_TIME), postgres_only(DROP_SERVER_TIME)),
+        migrations.RunPython(postgres_only(LINK), postgres_only(DROP_LINK)),
         migrations.RunPython(postgres_only(REVOKE), migrations.RunPython.noop),
     ]

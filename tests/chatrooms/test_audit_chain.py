@@ -6,7 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from chatrooms import auditchain, services
@@ -109,19 +109,33 @@ def test_bulk_create_is_chained_and_cannot_backdate(db):
     assert "3 entries verified" in verify()
 
 
+RAW_INSERT = (
+    "INSERT INTO chatrooms_auditlogentry (created_at, action, source, actor_kind, actor_id, "
+    "actor_name, target_type, target_id, reason, sequence, prev_hash, entry_hash, "
+    "hash_version) VALUES (%s, 'room_update', 'api', 'system', '', '', '', '', '', %s, %s, "
+    "'', 1) RETURNING created_at"
+)
+
+
 @postgres_only
 def test_raw_sql_cannot_backdate_on_postgresql(db):
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO chatrooms_auditlogentry (created_at, action, source, actor_kind, "
-            "actor_id, actor_name, target_type, target_id, reason, sequence, prev_hash, "
-            "entry_hash, hash_version) VALUES (%s, 'room_update', 'api', 'system', '', '', "
-            "'', '', '', 1, '', '', 1) RETURNING created_at",
-            [LONG_AGO],
-        )
+        cursor.execute(RAW_INSERT, [LONG_AGO, 1, auditchain.GENESIS_HASH])
         (stored,) = cursor.fetchone()
 
     assert stored > timezone.now() - timedelta(days=1)
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    "sequence, prev_hash", [(7, "five"), (5, "five"), (6, auditchain.GENESIS_HASH)]
+)
+def test_raw_sql_cannot_insert_an_entry_off_the_chain_on_postgresql(five, sequence, prev_hash):
+    prev_hash = five[-1].entry_hash if prev_hash == "five" else prev_hash
+
+    refused = pytest.raises(IntegrityError, match="does not follow the chain head #5")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(RAW_INSERT, [LONG_AGO, sequence, prev_hash])
 
 
 def test_the_chain_continues_after_the_head_row_is_lost(five):

@@ -84,7 +84,7 @@ REFUSED = [
     f"ALTER TABLE {AUDIT} DISABLE TRIGGER chatrooms_auditlog_append_only",
     f"ALTER TABLE {AUDIT} DISABLE TRIGGER ALL",
     f"DROP TRIGGER chatrooms_auditlog_append_only ON {AUDIT}",
-    f"DROP TRIGGER chatrooms_auditlog_server_time ON {AUDIT}",
+    f"DROP TRIGGER chatrooms_auditlog_link ON {AUDIT}",
     f"DROP TABLE {AUDIT}",
     "SET session_replication_role = replica",
     f"TRUNCATE {HEAD}",
