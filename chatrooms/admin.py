@@ -750,6 +750,7 @@ class ChatMessageAdmin(ReadOnlyAdmin):
 @admin.register(AuditLogEntry)
 class AuditLogEntryAdmin(ReadOnlyAdmin):
     list_display = [
+        "sequence",
         "created_at",
         "action",
         "source",
