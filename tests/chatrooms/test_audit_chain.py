@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from chatrooms import auditchain, services
+from chatrooms.auth import Actor
 from chatrooms.models import AuditAction, AuditChainHead, AuditLogEntry, AuditSource
 from tests.chatrooms.audit_tamper import tamper
 
@@ -264,3 +265,37 @@ def test_an_anchor_catches_a_rewritten_chain(five):
     assert "broken at entry #3: entry #3's hash is not the recorded" in broken_at(
         "--anchor", anchor
     )
+
+
+# --- the data migration ----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_chains_existing_entries_in_time_order():
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    (chain,) = [key for key in executor.loader.graph.nodes if key[1].endswith("audit_hash_chain")]
+    (before,) = executor.loader.graph.node_map[chain].parents
+    executor.migrate([before.key])
+    Entry = executor.loader.project_state([before.key]).apps.get_model("chatrooms", "AuditLogEntry")
+    now = timezone.now()
+    for days, reason in [(1, "second"), (3, "first"), (0, "third")]:
+        Entry.objects.create(
+            action=AuditAction.ROOM_UPDATE,
+            source=AuditSource.COMMAND,
+            actor_kind="system",
+            reason=reason,
+            created_at=now - timedelta(days=days),
+            after={"n": 1e16, "days": days},
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("chatrooms"))
+
+    rows = AuditLogEntry.objects.order_by("sequence").values_list("sequence", "reason")
+    assert list(rows) == [(1, "first"), (2, "second"), (3, "third")]
+    assert "3 entries verified" in verify()
+    entry = services.audit_record(actor=Actor.system("tests"), action=AuditAction.ROOM_UPDATE)
+    assert entry.sequence == 4
+    assert "4 entries verified" in verify()
