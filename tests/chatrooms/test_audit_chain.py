@@ -1,12 +1,13 @@
 """The audit log is a hash chain stamped with the server's time, and
 `manage.py verify_audit_log` names the first entry where it breaks (issue 9, #8)."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from chatrooms import auditchain, services
@@ -299,3 +300,41 @@ def test_the_migration_chains_existing_entries_in_time_order():
     entry = services.audit_record(actor=Actor.system("tests"), action=AuditAction.ROOM_UPDATE)
     assert entry.sequence == 4
     assert "4 entries verified" in verify()
+
+
+# --- concurrent writers -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_make_one_gapless_chain():
+    """Writers in their own connections, released together: the head lock puts their
+    entries one after another, in commit order, with no sequence twice or skipped."""
+    writers, each = 8, 10
+    barrier = threading.Barrier(writers)
+    errors = []
+
+    def write(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(each):
+                with transaction.atomic():
+                    services.audit_record(
+                        actor=Actor.system(f"writer {n}"),
+                        action=AuditAction.ROOM_UPDATE,
+                        target_id=f"{n}-{i}",
+                    )
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not errors, errors
+    sequences = list(AuditLogEntry.objects.order_by("sequence").values_list("sequence", flat=True))
+    assert sequences == list(range(1, writers * each + 1))
+    assert f"{writers * each} entries verified" in verify()
