@@ -34,7 +34,7 @@ WHERE pg_has_role(:'app', :'owner', 'MEMBER') \gexec
 -- objects in it (PostgreSQL before 15 lets every role create in public).
 SELECT format('ALTER DATABASE %I OWNER TO %I', current_database(), :'owner') \gexec
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database()) \gexec
-SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), :'app') \gexec
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'app') \gexec
 ALTER SCHEMA public OWNER TO :"owner";
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO :"app";
