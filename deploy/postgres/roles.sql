@@ -8,7 +8,8 @@
 --          session_replication_role (that needs a superuser; neither role is one).
 --
 -- Run as a superuser, connected to the service's (already created) database, before
--- the first `migrate` and again whenever you like (it is idempotent):
+-- the first `migrate`, once more after it (that makes django_migrations read-only for
+-- the app), and again whenever you like (it is idempotent):
 --
 --   createdb chatroom
 --   psql -d chatroom -v owner=chatroom_owner -v app=chatroom_app -f deploy/postgres/roles.sql
