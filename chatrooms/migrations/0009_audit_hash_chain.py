@@ -143,7 +143,7 @@ def postgres_only(sql):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("chatrooms", "0007_audit_actor_indexes")]
+    dependencies = [("chatrooms", "0008_slow_mode")]
 
     operations = [
         migrations.AddField(
