@@ -143,7 +143,7 @@ def postgres_only(sql):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("chatrooms", "0008_slow_mode")]
+    dependencies = [("chatrooms", "0009_token_revocation")]
 
     operations = [
         migrations.AddField(
