@@ -6,12 +6,12 @@ are named database constraints; writes go through ``chatrooms.services``.
 """
 
 import uuid
-from datetime import datetime
 
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import connections, models, router, transaction
+from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from chatrooms import auditchain
@@ -753,24 +753,17 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise TypeError("The audit log is append-only.")
 
     def bulk_create(self, objs, *args, **kwargs):
-        """Chain the entries in the given order, stamped with the server's time."""
+        """Entries are inserted unsealed and stamped with the server's time."""
         objs = list(objs)
-        if not objs:
-            return objs
-        db = self.db
-        with transaction.atomic(using=db, savepoint=False):
-            AuditChainHead.link(objs, using=db)
-            created = super().bulk_create(objs, *args, **kwargs)
-            AuditChainHead.advance(objs[-1], using=db)
-        return created
+        for entry in objs:
+            entry.stamp()
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class AuditChainHead(models.Model):
-    """The last entry of the audit log's hash chain: one row, locked by every insert.
-
-    Holding its row lock from reading it to commit makes audit inserts one at a time,
-    so sequence numbers are gapless and in commit order (docs/audit.md).
-    """
+    """The last sealed entry of the audit log's hash chain: one row. The sealer
+    (``chatrooms.auditchain.seal``) locks it while it extends the chain, so only one
+    sealer runs at a time; inserting an entry never touches it (docs/audit.md)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     sequence = models.BigIntegerField(default=0)
@@ -785,79 +778,26 @@ class AuditChainHead(models.Model):
     def __str__(self) -> str:
         return f"#{self.sequence} {self.entry_hash[:12]}"
 
-    @classmethod
-    def _lock(cls, using: str) -> tuple[int, str, datetime]:
-        """(sequence, hash, now) with the head locked until the transaction ends. On
-        PostgreSQL "now" is the transaction's timestamp, the value the insert trigger
-        writes into created_at (migration 0008). Raw SQL: this is on every audited
-        write's path, and the ORM would compile the same statement each time."""
-        connection = connections[using]
-        postgres = connection.vendor == "postgresql"
-        table = connection.ops.quote_name(cls._meta.db_table)
-        lock = (
-            f"SELECT sequence, entry_hash, now() FROM {table} WHERE id = 1 FOR UPDATE"  # noqa: S608
-            if postgres
-            else f"SELECT sequence, entry_hash FROM {table} WHERE id = 1"  # noqa: S608
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(lock)
-            head = cursor.fetchone()
-            if head is None:
-                # Emptied by a test database flush (TRUNCATE): go on after the last entry.
-                last = (
-                    AuditLogEntry.objects.using(using)
-                    .order_by("-sequence")
-                    .values_list("sequence", "entry_hash")
-                    .first()
-                ) or (0, auditchain.GENESIS_HASH)
-                cls.objects.using(using).bulk_create(
-                    [cls(pk=1, sequence=last[0], entry_hash=last[1])], ignore_conflicts=True
-                )
-                cursor.execute(lock)
-                head = cursor.fetchone()
-        return head[0], head[1], head[2] if postgres else timezone.now()
-
-    @classmethod
-    def link(cls, entries, *, using: str) -> None:
-        """Number, time and hash new entries after the chain's head. Call inside a
-        transaction, then insert them and call advance() with the last one."""
-        sequence, prev_hash, now = cls._lock(using)
-        for entry in entries:
-            sequence += 1
-            entry.hash_version = auditchain.HASH_VERSION
-            entry.sequence = sequence
-            entry.prev_hash = prev_hash
-            entry.created_at = now
-            entry.entry_hash = auditchain.entry_digest(
-                {name: getattr(entry, name) for name in auditchain.HASHED_FIELDS}
-            )
-            prev_hash = entry.entry_hash
-
-    @classmethod
-    def advance(cls, entry, *, using: str) -> None:
-        """Move the head to the last inserted entry. On PostgreSQL the insert trigger
-        has done it (and checked the entry follows the head), one round trip fewer."""
-        if connections[using].vendor != "postgresql":
-            cls.objects.using(using).filter(pk=1).update(
-                sequence=entry.sequence, entry_hash=entry.entry_hash
-            )
-
 
 class AuditLogEntry(models.Model):
-    """One moderation action. Rows are inserted and never changed.
+    """One moderation action. Rows are inserted and never changed, except once: sealing.
 
     The room and staff user are referenced without a database constraint so an
-    entry outlives what it points at; on PostgreSQL a trigger also refuses
-    UPDATE and DELETE (migration 0002), and the application's database role may
-    only SELECT and INSERT (deploy/postgres/roles.sql).
+    entry outlives what it points at; on PostgreSQL a trigger also refuses DELETE and
+    any UPDATE but sealing (migrations 0002 and 0010), and the application's database
+    role may only SELECT, INSERT and seal (deploy/postgres/roles.sql).
 
-    Each entry is a link of a hash chain (``chatrooms.auditchain``): ``save()`` and
-    ``bulk_create()`` number it, stamp it with the server's time (a given
-    ``created_at`` is ignored; on PostgreSQL a trigger sets it too) and hash it.
+    An entry is inserted unsealed, with no lock: ``save()`` and ``bulk_create()`` ignore
+    a given ``created_at`` and leave it to the database (the server's time; on
+    PostgreSQL a trigger sets it, and the inserting transaction's id). The sealer,
+    ``chatrooms.auditchain.seal``, then gives it its place in the hash chain: its
+    sequence, the previous entry's hash and its own, written once (docs/audit.md).
     """
 
-    # The server's time when the entry was written: the transaction's timestamp.
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The server's time when the entry was written: the transaction's timestamp on
+    # PostgreSQL (set by a trigger whatever the client sends), the statement's on SQLite.
+    # Read back from the INSERT (RETURNING).
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
     action = models.CharField(max_length=32, choices=AuditAction.choices)
     source = models.CharField(max_length=16, choices=AuditSource.choices)
     actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
@@ -884,11 +824,15 @@ class AuditLogEntry(models.Model):
     reason = models.TextField(blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
-    # The hash chain: 1, 2, 3 ... in commit order, each entry hashing the one before.
-    sequence = models.BigIntegerField(unique=True, editable=False)
-    prev_hash = models.CharField(max_length=64, editable=False)
-    entry_hash = models.CharField(max_length=64, editable=False)
+    # The hash chain, NULL until the entry is sealed: 1, 2, 3 ... in the order the
+    # sealer took the entries, each hashing the one before (chatrooms.auditchain).
+    sequence = models.BigIntegerField(unique=True, null=True, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    entry_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     hash_version = models.PositiveSmallIntegerField(default=1, editable=False)
+    # PostgreSQL: the inserting transaction's id (pg_current_xact_id), set by the insert
+    # trigger; the sealer takes entries in (xid, id) order. NULL on SQLite.
+    xid = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -906,19 +850,41 @@ class AuditLogEntry(models.Model):
             ),
             # "Acted on": the audit log filtered by its target, and the user card (issue 14).
             models.Index(fields=["target_id", "-created_at"], name="chatrooms_audit_target_idx"),
+            # What the sealer reads: the entries waiting to be sealed, in sealing order.
+            models.Index(
+                fields=["xid", "id"],
+                condition=Q(sequence__isnull=True),
+                name="chatrooms_audit_unsealed_idx",
+            ),
+        ]
+        constraints = [
+            # Sealed whole or not at all.
+            models.CheckConstraint(
+                condition=Q(sequence__isnull=True, prev_hash__isnull=True, entry_hash__isnull=True)
+                | Q(sequence__isnull=False, prev_hash__isnull=False, entry_hash__isnull=False),
+                name="chatrooms_auditlogentry_sealed_whole",
+            ),
+            # The sealer knows how to hash it (an unknown version would stop the sealer).
+            models.CheckConstraint(
+                condition=Q(hash_version=auditchain.HASH_VERSION),
+                name="chatrooms_auditlogentry_known_hash_version",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.actor_name or self.actor_id}"
 
-    def save(self, *args, using=None, **kwargs):
+    def save(self, *args, **kwargs):
         if not self._state.adding:
             raise TypeError("The audit log is append-only.")
-        db = using or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=db, savepoint=False):
-            AuditChainHead.link([self], using=db)
-            super().save(*args, using=db, **kwargs)
-            AuditChainHead.advance(self, using=db)
+        self.stamp()
+        super().save(*args, **kwargs)
+
+    def stamp(self) -> None:
+        """Before the INSERT: the database's time, unsealed, whatever was given."""
+        self.created_at = self._meta.get_field("created_at").get_default()
+        self.sequence = self.prev_hash = self.entry_hash = self.xid = None
+        self.hash_version = auditchain.HASH_VERSION
 
     def delete(self, *args, **kwargs):
         raise TypeError("The audit log is append-only.")

@@ -135,10 +135,9 @@ def audit_record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditLogEntry:
-    """Append one audit row. Call inside the service's transaction, as its last write:
-    the row links to the audit hash chain, whose head stays locked until commit (audit
-    writes go one at a time), and a lock taken after it can deadlock with another
-    audited write (docs/audit.md)."""
+    """Append one audit row. Call inside the service's transaction. One INSERT and no
+    lock: the sealer links the row into the audit hash chain shortly after it commits
+    (chatrooms.auditchain.seal, docs/audit.md)."""
     return AuditLogEntry.objects.create(
         action=action,
         source=actor.source,

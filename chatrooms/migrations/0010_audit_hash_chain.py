@@ -1,65 +1,86 @@
-"""The audit log becomes a hash chain, stamped with the server's time, and read/append-only
-for every role but its owner (docs/audit.md).
+"""The audit log becomes a hash chain, sealed after the fact, stamped with the server's
+time, and read/append/seal-only for every role but its owner (docs/audit.md).
 
-1. Each entry gets a gapless sequence, the previous entry's hash and its own hash; the
-   one-row chain head holds the last of them. Existing entries are chained in the order
-   (created_at, id), with the append-only trigger of 0002 switched off for that update.
-2. On PostgreSQL a BEFORE INSERT trigger sets created_at to now(), the transaction's
-   timestamp, so no client (bulk_create, raw SQL) can back-date an entry. The app reads
-   the same now() while it holds the chain head's lock and hashes that value. The
-   trigger also refuses an entry that does not follow the head (sequence + 1, the head's
-   hash as prev_hash) and moves the head to it.
+1. Each entry gets a gapless sequence, the previous entry's hash and its own, all NULL
+   until the sealer (chatrooms.auditchain.seal) sets them; on PostgreSQL also the id of
+   the transaction that inserted it, the sealer's order. The one-row chain head holds
+   the last sealed entry. Existing entries are sealed here in the order (created_at, id).
+2. On PostgreSQL the trigger of 0002 still refuses DELETE, and now refuses every UPDATE
+   but sealing: the three chain columns going from NULL to a value, nothing else
+   changing. A BEFORE INSERT trigger sets created_at to now(), the transaction's
+   timestamp, and xid to the transaction's id, whatever the client sends (bulk_create,
+   raw SQL), and refuses an entry inserted already sealed.
 3. On PostgreSQL, UPDATE, DELETE, TRUNCATE, TRIGGER and REFERENCES on the audit table, and
    DELETE and TRUNCATE on the chain head, are revoked from every role but the table's
-   owner, whatever order deploy/postgres/roles.sql and this migration ran in.
+   owner, whatever order deploy/postgres/roles.sql and this migration ran in; a role
+   that may insert entries may UPDATE the three chain columns, to seal them.
 
 The hash is chatrooms.auditchain's version 1, which never changes.
 """
 
+import django.db.models.functions.datetime
 from django.db import migrations, models
 
-from chatrooms.auditchain import GENESIS_HASH, HASH_VERSION, entry_digest
+from chatrooms.auditchain import GENESIS_HASH, entry_digest
+
+HASH_VERSION = 1  # what this migration writes, whatever the current version is
 
 AUDIT = "chatrooms_auditlogentry"
-APPEND_ONLY_TRIGGER = "chatrooms_auditlog_append_only"  # migration 0002
 
-LINK = """
-CREATE OR REPLACE FUNCTION chatrooms_auditlog_link() RETURNS trigger AS $$
-DECLARE
-    head_sequence bigint;
-    head_hash varchar(64);
+# Replaces 0002's function (same trigger): DELETE is refused; UPDATE only seals.
+SEAL_ONLY = """
+CREATE OR REPLACE FUNCTION chatrooms_auditlog_refuse_change() RETURNS trigger AS $$
 BEGIN
-    -- The transaction's timestamp: the app reads the same value under the chain
-    -- head's lock and hashes it, so the stored time is the hashed time.
-    NEW.created_at := now();
-    -- The entry must follow the head (already locked by the app in this transaction);
-    -- then the head moves to it.
-    SELECT sequence, entry_hash INTO head_sequence, head_hash
-    FROM chatrooms_auditchainhead WHERE id = 1 FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO chatrooms_auditchainhead (id, sequence, entry_hash)
-        VALUES (1, NEW.sequence, NEW.entry_hash);
-    ELSIF NEW.sequence <> head_sequence + 1 OR NEW.prev_hash <> head_hash THEN
-        RAISE EXCEPTION 'audit entry #% does not follow the chain head #%',
-            NEW.sequence, head_sequence USING ERRCODE = 'integrity_constraint_violation';
-    ELSE
-        UPDATE chatrooms_auditchainhead
-        SET sequence = NEW.sequence, entry_hash = NEW.entry_hash WHERE id = 1;
+    -- Sealing: the chain's columns go from NULL to a value, once, and nothing else moves.
+    IF TG_OP = 'UPDATE'
+        AND OLD.sequence IS NULL AND OLD.prev_hash IS NULL AND OLD.entry_hash IS NULL
+        AND NEW.sequence IS NOT NULL AND NEW.prev_hash IS NOT NULL
+        AND NEW.entry_hash IS NOT NULL
+        AND to_jsonb(NEW) - '{sequence,prev_hash,entry_hash}'::text[]
+            = to_jsonb(OLD) - '{sequence,prev_hash,entry_hash}'::text[]
+    THEN
+        RETURN NEW;
     END IF;
+    RAISE EXCEPTION 'chatrooms_auditlogentry is append-only (% refused)', TG_OP;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+APPEND_ONLY = """
+CREATE OR REPLACE FUNCTION chatrooms_auditlog_refuse_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'chatrooms_auditlogentry is append-only (% refused)', TG_OP;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+STAMP = """
+CREATE OR REPLACE FUNCTION chatrooms_auditlog_stamp() RETURNS trigger AS $$
+BEGIN
+    IF NEW.sequence IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.entry_hash IS NOT NULL
+    THEN
+        RAISE EXCEPTION 'audit entries are inserted unsealed (the sealer chains them)'
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    -- The server's time (the transaction's timestamp), and the transaction's id, which
+    -- orders the entries for the sealer.
+    NEW.created_at := now();
+    NEW.xid := pg_current_xact_id()::text::bigint;
     RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;
-CREATE TRIGGER chatrooms_auditlog_link
+CREATE TRIGGER chatrooms_auditlog_stamp
     BEFORE INSERT ON chatrooms_auditlogentry
-    FOR EACH ROW EXECUTE FUNCTION chatrooms_auditlog_link();
+    FOR EACH ROW EXECUTE FUNCTION chatrooms_auditlog_stamp();
 """
 
-DROP_LINK = """
-DROP TRIGGER IF EXISTS chatrooms_auditlog_link ON chatrooms_auditlogentry;
-DROP FUNCTION IF EXISTS chatrooms_auditlog_link();
+DROP_STAMP = """
+DROP TRIGGER IF EXISTS chatrooms_auditlog_stamp ON chatrooms_auditlogentry;
+DROP FUNCTION IF EXISTS chatrooms_auditlog_stamp();
 """
 
-# Only the owner may change history. Runs as the owner (or a superuser).
+# Only the owner may change history; whoever may append may seal. Runs as the owner (or
+# a superuser).
 REVOKE = """
 DO $$
 DECLARE
@@ -78,6 +99,10 @@ BEGIN
                        'ON chatrooms_auditlogentry FROM %s', role_name);
         EXECUTE format('REVOKE DELETE, TRUNCATE, TRIGGER, REFERENCES '
                        'ON chatrooms_auditchainhead FROM %s', role_name);
+        IF has_table_privilege(role_name, 'chatrooms_auditlogentry', 'INSERT') THEN
+            EXECUTE format('GRANT UPDATE (sequence, prev_hash, entry_hash) '
+                           'ON chatrooms_auditlogentry TO %s', role_name);
+        END IF;
     END LOOP;
 END $$;
 """
@@ -87,9 +112,7 @@ def chain_existing(apps, schema_editor):
     AuditLogEntry = apps.get_model("chatrooms", "AuditLogEntry")
     AuditChainHead = apps.get_model("chatrooms", "AuditChainHead")
     connection = schema_editor.connection
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        schema_editor.execute(f"ALTER TABLE {AUDIT} DISABLE TRIGGER {APPEND_ONLY_TRIGGER}")
+    # Sealing only: on PostgreSQL the trigger (SEAL_ONLY, installed first) allows it.
     fields = ["id", "created_at", *CONTENT_FIELDS]
     sequence, prev_hash, batch = 0, GENESIS_HASH, []
     rows = AuditLogEntry.objects.order_by("created_at", "id").values(*fields)
@@ -97,8 +120,8 @@ def chain_existing(apps, schema_editor):
 
         def flush():
             cursor.executemany(
-                f"UPDATE {AUDIT} SET sequence = %s, prev_hash = %s, entry_hash = %s, "  # noqa: S608
-                "hash_version = %s WHERE id = %s",
+                f"UPDATE {AUDIT} SET sequence = %s, prev_hash = %s, entry_hash = %s "  # noqa: S608
+                "WHERE id = %s",
                 batch,
             )
             batch.clear()
@@ -107,14 +130,12 @@ def chain_existing(apps, schema_editor):
             sequence += 1
             row.update(hash_version=HASH_VERSION, sequence=sequence, prev_hash=prev_hash)
             entry_hash = entry_digest(row)
-            batch.append((sequence, prev_hash, entry_hash, HASH_VERSION, row["id"]))
+            batch.append((sequence, prev_hash, entry_hash, row["id"]))
             prev_hash = entry_hash
             if len(batch) >= 2000:
                 flush()
         if batch:
             flush()
-    if postgres:
-        schema_editor.execute(f"ALTER TABLE {AUDIT} ENABLE TRIGGER {APPEND_ONLY_TRIGGER}")
     AuditChainHead.objects.create(id=1, sequence=sequence, entry_hash=prev_hash)
 
 
@@ -149,24 +170,34 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="auditlogentry",
             name="sequence",
-            field=models.BigIntegerField(editable=False, null=True),
+            field=models.BigIntegerField(blank=True, editable=False, null=True, unique=True),
         ),
         migrations.AddField(
             model_name="auditlogentry",
             name="prev_hash",
-            field=models.CharField(default="", editable=False, max_length=64),
-            preserve_default=False,
+            field=models.CharField(blank=True, editable=False, max_length=64, null=True),
         ),
         migrations.AddField(
             model_name="auditlogentry",
             name="entry_hash",
-            field=models.CharField(default="", editable=False, max_length=64),
-            preserve_default=False,
+            field=models.CharField(blank=True, editable=False, max_length=64, null=True),
         ),
         migrations.AddField(
             model_name="auditlogentry",
             name="hash_version",
             field=models.PositiveSmallIntegerField(default=1, editable=False),
+        ),
+        migrations.AddField(
+            model_name="auditlogentry",
+            name="xid",
+            field=models.BigIntegerField(blank=True, editable=False, null=True),
+        ),
+        migrations.AlterField(
+            model_name="auditlogentry",
+            name="created_at",
+            field=models.DateTimeField(
+                db_default=django.db.models.functions.datetime.Now(), editable=False
+            ),
         ),
         migrations.CreateModel(
             name="AuditChainHead",
@@ -189,12 +220,42 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(postgres_only(SEAL_ONLY), postgres_only(APPEND_ONLY)),
         migrations.RunPython(chain_existing, migrations.RunPython.noop),
-        migrations.AlterField(
+        migrations.AddIndex(
             model_name="auditlogentry",
-            name="sequence",
-            field=models.BigIntegerField(editable=False, unique=True),
+            index=models.Index(
+                condition=models.Q(("sequence__isnull", True)),
+                fields=["xid", "id"],
+                name="chatrooms_audit_unsealed_idx",
+            ),
         ),
-        migrations.RunPython(postgres_only(LINK), postgres_only(DROP_LINK)),
+        migrations.AddConstraint(
+            model_name="auditlogentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("entry_hash__isnull", True),
+                        ("prev_hash__isnull", True),
+                        ("sequence__isnull", True),
+                    ),
+                    models.Q(
+                        ("entry_hash__isnull", False),
+                        ("prev_hash__isnull", False),
+                        ("sequence__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="chatrooms_auditlogentry_sealed_whole",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="auditlogentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("hash_version", HASH_VERSION)),
+                name="chatrooms_auditlogentry_known_hash_version",
+            ),
+        ),
+        migrations.RunPython(postgres_only(STAMP), postgres_only(DROP_STAMP)),
         migrations.RunPython(postgres_only(REVOKE), migrations.RunPython.noop),
     ]

@@ -2,21 +2,24 @@
 `manage.py verify_audit_log` names the first entry where it breaks (issue 9, #8)."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from chatrooms import auditchain, services
 from chatrooms.auth import Actor
 from chatrooms.models import AuditAction, AuditChainHead, AuditLogEntry, AuditSource
-from tests.chatrooms.audit_tamper import tamper
+from tests.chatrooms.audit_tamper import backdate, tamper
 
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
-postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL trigger")
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL triggers and transaction ids"
+)
 
 
 def verify(*args) -> str:
@@ -31,10 +34,14 @@ def broken_at(*args) -> str:
     return str(failure.value)
 
 
+def sealed(entry: AuditLogEntry) -> AuditLogEntry:
+    return AuditLogEntry.objects.get(pk=entry.pk)
+
+
 @pytest.fixture
 def five(db, system_actor):
-    """Five entries, #1 to #5, with content worth hashing."""
-    return [
+    """Five entries, #1 to #5, with content worth hashing, sealed."""
+    written = [
         services.audit_record(
             actor=system_actor,
             action=AuditAction.ROOM_UPDATE,
@@ -46,12 +53,29 @@ def five(db, system_actor):
         )
         for n in range(1, 6)
     ]
+    assert auditchain.seal() == 5
+    return [sealed(entry) for entry in written]
+
+
+def test_an_entry_is_inserted_unsealed_with_the_servers_time(db, system_actor):
+    before = timezone.now()
+    entry = services.audit_record(actor=system_actor, action=AuditAction.ROOM_UPDATE)
+
+    stored = sealed(entry)
+    assert (stored.sequence, stored.prev_hash, stored.entry_hash) == (None, None, None)
+    assert entry.created_at == stored.created_at  # read back from the INSERT
+    assert stored.created_at >= before - timedelta(seconds=5)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+            assert stored.xid == cursor.fetchone()[0]
 
 
 def test_entries_form_a_gapless_chain(five):
     stored = list(AuditLogEntry.objects.order_by("sequence"))
 
     assert [e.sequence for e in stored] == [1, 2, 3, 4, 5]
+    assert [e.target_id for e in stored] == [f"room-{n}" for n in range(1, 6)]
     assert stored[0].prev_hash == auditchain.GENESIS_HASH
     assert [e.prev_hash for e in stored[1:]] == [e.entry_hash for e in stored[:-1]]
     assert len({e.entry_hash for e in stored}) == 5
@@ -60,23 +84,70 @@ def test_entries_form_a_gapless_chain(five):
 
 
 def test_the_hash_covers_the_stored_values(five):
-    """What was hashed in memory is what the database gives back (times, JSON numbers)."""
+    """What was hashed is what the database gives back (times, JSON numbers)."""
     for entry in AuditLogEntry.objects.all():
         fields = {name: getattr(entry, name) for name in auditchain.HASHED_FIELDS}
         assert auditchain.entry_digest(fields) == entry.entry_hash
-    in_memory = five[0]
-    assert in_memory.created_at == AuditLogEntry.objects.get(pk=in_memory.pk).created_at
+
+
+def test_sealing_again_seals_only_new_entries(five, system_actor):
+    assert auditchain.seal() == 0
+    entry = services.audit_record(actor=system_actor, action=AuditAction.ROOM_UPDATE)
+
+    assert auditchain.seal() == 1
+    assert (sealed(entry).sequence, sealed(entry).prev_hash) == (6, five[-1].entry_hash)
+
+
+def test_sealing_goes_in_batches_in_insertion_order(db, system_actor):
+    written = [
+        services.audit_record(actor=system_actor, action=AuditAction.ROOM_UPDATE, target_id=n)
+        for n in range(7)
+    ]
+
+    assert auditchain.seal(batch_size=3, max_batches=1) == 3
+    assert auditchain.seal(batch_size=3) == 4
+    assert [sealed(e).sequence for e in written] == [1, 2, 3, 4, 5, 6, 7]
+    assert "7 entries verified" in verify("--no-seal")
 
 
 def test_verify_reports_ok_with_the_count(five):
     out = verify()
 
+    assert "Sealed 0 entries." in out
     assert "Audit log OK: 5 entries verified (#1 to #5)" in out
-    assert f"Head: 5:{five[-1].entry_hash}" in out
+    assert "Unsealed: none." in out
+    assert out.strip().splitlines()[-1] == f"Head: 5:{five[-1].entry_hash}"
 
 
 def test_verify_an_empty_log(db):
-    assert "0 entries" in verify()
+    assert "0 entries verified" in verify()
+
+
+def test_verify_seals_first_unless_told_not_to(five, system_actor):
+    for _ in range(2):
+        services.audit_record(actor=system_actor, action=AuditAction.ROOM_UPDATE)
+
+    out = verify("--no-seal")
+    assert "5 entries verified" in out
+    assert "Unsealed: 2 entries, the oldest written" in out
+    assert "No sealer" not in out
+
+    out = verify()
+    assert "Sealed 2 entries." in out
+    assert "7 entries verified" in out
+    assert "Unsealed: none." in out
+
+
+def test_verify_says_when_no_sealer_runs(five, system_actor):
+    entry = services.audit_record(actor=system_actor, action=AuditAction.ROOM_UPDATE)
+    backdate(entry, timezone.now() - timedelta(minutes=5))
+
+    out = verify("--no-seal")
+    assert "5 entries verified" in out
+    assert "Unsealed: 1 entries" in out
+    assert "No sealer seems to run" in out
+    assert "an audit entry has waited" in broken_at("--no-seal", "--max-unsealed-age", "60").lower()
+    assert "OK" in verify("--no-seal", "--max-unsealed-age", "600")
 
 
 def test_a_given_created_at_is_ignored(db, room):
@@ -89,72 +160,130 @@ def test_a_given_created_at_is_ignored(db, room):
         created_at=LONG_AGO,
     )
 
-    stored = AuditLogEntry.objects.get(pk=entry.pk)
+    stored = sealed(entry)
     assert stored.created_at == entry.created_at
     assert stored.created_at >= before - timedelta(seconds=5)
     assert "OK" in verify()
 
 
-def test_bulk_create_is_chained_and_cannot_backdate(db):
+def test_bulk_create_cannot_backdate_or_seal(db):
     created = AuditLogEntry.objects.bulk_create(
         AuditLogEntry(
             action=AuditAction.ROOM_UPDATE,
             source=AuditSource.COMMAND,
             actor_kind="system",
+            target_id=str(n),
             created_at=LONG_AGO,
+            sequence=n + 1,
+            prev_hash="f" * 64,
+            entry_hash="f" * 64,
         )
-        for _ in range(3)
+        for n in range(3)
     )
 
-    assert [e.sequence for e in created] == [1, 2, 3]
+    assert [e.sequence for e in created] == [None, None, None]
     assert not AuditLogEntry.objects.filter(created_at__lt=timezone.now() - timedelta(days=1))
+    assert auditchain.seal() == 3
+    rows = AuditLogEntry.objects.order_by("sequence").values_list("sequence", "target_id")
+    assert list(rows) == [(1, "0"), (2, "1"), (3, "2")]
     assert "3 entries verified" in verify()
+
+
+def test_the_model_refuses_to_change_an_entry(five):
+    entry = five[0]
+    entry.reason = "rewritten"
+    with pytest.raises(TypeError):
+        entry.save()
+    with pytest.raises(TypeError):
+        AuditLogEntry.objects.filter(pk=entry.pk).update(entry_hash="f" * 64)
+    with pytest.raises(TypeError):
+        AuditLogEntry.objects.filter(sequence__isnull=True).update(sequence=9)
+    assert "5 entries verified" in verify()
 
 
 RAW_INSERT = (
     "INSERT INTO chatrooms_auditlogentry (created_at, action, source, actor_kind, actor_id, "
-    "actor_name, target_type, target_id, reason, sequence, prev_hash, entry_hash, "
+    "actor_name, target_type, target_id, reason, sequence, prev_hash, entry_hash, xid, "
     "hash_version) VALUES (%s, 'room_update', 'api', 'system', '', '', '', '', '', %s, %s, "
-    "'', 1) RETURNING created_at"
+    "%s, 7, 1) RETURNING id, created_at, xid"
 )
 
 
 @postgres_only
-def test_raw_sql_cannot_backdate_on_postgresql(db):
+def test_raw_sql_cannot_backdate_or_pick_its_order_on_postgresql(db):
     with connection.cursor() as cursor:
-        cursor.execute(RAW_INSERT, [LONG_AGO, 1, auditchain.GENESIS_HASH])
-        (stored,) = cursor.fetchone()
+        cursor.execute(RAW_INSERT, [LONG_AGO, None, None, None])
+        _, stored, xid = cursor.fetchone()
 
     assert stored > timezone.now() - timedelta(days=1)
+    assert xid != 7
+
+
+@postgres_only
+def test_raw_sql_cannot_insert_a_sealed_entry_on_postgresql(five):
+    refused = pytest.raises(IntegrityError, match="inserted unsealed")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(RAW_INSERT, [LONG_AGO, 6, five[-1].entry_hash, "f" * 64])
+
+
+AUDIT = "chatrooms_auditlogentry"
 
 
 @postgres_only
 @pytest.mark.parametrize(
-    "sequence, prev_hash", [(7, "five"), (5, "five"), (6, auditchain.GENESIS_HASH)]
+    "change",
+    [
+        "reason = 'rewritten'",
+        "entry_hash = repeat('f', 64)",
+        "prev_hash = repeat('f', 64)",
+        "sequence = 99",
+        "sequence = NULL, prev_hash = NULL, entry_hash = NULL",
+        "created_at = created_at - interval '1 day'",
+        "xid = 1",
+    ],
 )
-def test_raw_sql_cannot_insert_an_entry_off_the_chain_on_postgresql(five, sequence, prev_hash):
-    prev_hash = five[-1].entry_hash if prev_hash == "five" else prev_hash
-
-    refused = pytest.raises(IntegrityError, match="does not follow the chain head #5")
+def test_the_database_refuses_to_change_a_sealed_entry_on_postgresql(five, change):
+    refused = pytest.raises(DatabaseError, match="append-only")
     with refused, transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(RAW_INSERT, [LONG_AGO, sequence, prev_hash])
+        cursor.execute(f"UPDATE {AUDIT} SET {change} WHERE sequence = 3")
+
+    assert "5 entries verified" in verify()
 
 
-def test_the_chain_continues_after_the_head_row_is_lost(five):
+@postgres_only
+@pytest.mark.parametrize(
+    "change",
+    [
+        "reason = 'rewritten', sequence = 1, prev_hash = '0', entry_hash = '1'",
+        "sequence = 1",  # the whole seal or nothing
+        "created_at = created_at - interval '1 day'",
+    ],
+)
+def test_the_database_only_lets_an_unsealed_entry_be_sealed_on_postgresql(db, system_actor, change):
+    entry = services.audit_record(actor=system_actor, action=AuditAction.ROOM_UPDATE)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {AUDIT} SET {change} WHERE id = %s", [entry.pk])
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {AUDIT} SET sequence = 1, prev_hash = '0', entry_hash = '1' WHERE id = %s",
+            [entry.pk],
+        )
+    assert sealed(entry).sequence == 1
+
+
+def test_the_chain_continues_after_the_head_row_is_lost(five, system_actor):
     """A database flush empties the head; the next entry follows the last one."""
     tamper("DELETE FROM chatrooms_auditchainhead")
 
-    entry = AuditLogEntry.objects.create(
-        action=AuditAction.ROOM_UPDATE, source=AuditSource.COMMAND, actor_kind="system"
-    )
+    entry = services.audit_record(actor=system_actor, action=AuditAction.ROOM_UPDATE)
+    auditchain.seal()
 
-    assert (entry.sequence, entry.prev_hash) == (6, five[-1].entry_hash)
+    assert (sealed(entry).sequence, sealed(entry).prev_hash) == (6, five[-1].entry_hash)
     assert "6 entries verified" in verify()
 
 
 # --- tampering: each way, the report names the first broken entry ---------------------
-
-AUDIT = "chatrooms_auditlogentry"
 
 
 def test_changed_content_breaks_at_that_entry(five):
@@ -298,19 +427,78 @@ def test_the_migration_chains_existing_entries_in_time_order():
     assert list(rows) == [(1, "first"), (2, "second"), (3, "third")]
     assert "3 entries verified" in verify()
     entry = services.audit_record(actor=Actor.system("tests"), action=AuditAction.ROOM_UPDATE)
-    assert entry.sequence == 4
+    assert entry.sequence is None
     assert "4 entries verified" in verify()
+    assert sealed(entry).sequence == 4
 
 
-# --- concurrent writers -----------------------------------------------------------------
+# --- concurrent writers and the sealer ----------------------------------------------------
+
+
+def seal_until(count: int, timeout: float = 30) -> None:
+    """Seal until `count` entries are sealed. On PostgreSQL the horizon is the oldest
+    transaction running anywhere in the cluster: another database's may hold it back."""
+    deadline = time.monotonic() + timeout
+    while AuditLogEntry.objects.filter(sequence__isnull=False).count() < count:
+        assert time.monotonic() < deadline, "not sealed in time"
+        auditchain.seal()
+        time.sleep(0.05)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_of_a_transaction_that_commits_later_is_sealed_first_once_it_commits():
+    """A begins (its transaction id comes first) and writes an entry; B writes one and
+    commits; A is still open. Sealing now would put B before an entry that may yet
+    commit with an earlier id: nothing is sealed until A ends, then A's entry, then B's.
+    None is skipped."""
+    inserted, commit = threading.Event(), threading.Event()
+    errors = []
+
+    def transaction_a() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_current_xact_id()")  # A's id, before B's
+                services.audit_record(
+                    actor=Actor.system("A"), action=AuditAction.ROOM_UPDATE, target_id="A"
+                )
+                inserted.set()
+                assert commit.wait(30)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=transaction_a)
+    thread.start()
+    try:
+        assert inserted.wait(30)
+        services.audit_record(
+            actor=Actor.system("B"), action=AuditAction.ROOM_UPDATE, target_id="B"
+        )  # committed (autocommit)
+
+        assert auditchain.seal() == 0  # A is running, and its id is below B's
+        assert AuditLogEntry.objects.count() == 1  # B; A's is not visible yet
+    finally:
+        commit.set()
+        thread.join(30)
+    assert not errors, errors
+
+    seal_until(2)
+    rows = AuditLogEntry.objects.order_by("sequence").values_list("sequence", "target_id")
+    assert list(rows) == [(1, "A"), (2, "B")]
+    assert "2 entries verified" in verify()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_make_one_gapless_chain():
-    """Writers in their own connections, released together: the head lock puts their
-    entries one after another, in commit order, with no sequence twice or skipped."""
+def test_concurrent_writers_and_a_sealer_make_one_gapless_chain():
+    """Writers in their own connections, released together, with a sealer running all
+    along: no writer waits for another's audit row, and once everything has committed
+    the sealed entries form one chain with no sequence twice or skipped."""
     writers, each = 8, 10
-    barrier = threading.Barrier(writers)
+    barrier = threading.Barrier(writers + 1)
+    done = threading.Event()
     errors = []
 
     def write(n: int) -> None:
@@ -328,13 +516,31 @@ def test_concurrent_writers_make_one_gapless_chain():
         finally:
             connections.close_all()
 
+    def sealer() -> None:
+        try:
+            barrier.wait()
+            while not done.is_set():
+                auditchain.seal(batch_size=7)
+                time.sleep(0.01)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
     threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
-    for thread in threads:
+    sealing = threading.Thread(target=sealer)
+    for thread in [*threads, sealing]:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    done.set()
+    sealing.join(timeout=60)
 
     assert not errors, errors
+    seal_until(writers * each)
     sequences = list(AuditLogEntry.objects.order_by("sequence").values_list("sequence", flat=True))
     assert sequences == list(range(1, writers * each + 1))
     assert f"{writers * each} entries verified" in verify()
+    if connection.vendor == "postgresql":
+        order = list(AuditLogEntry.objects.order_by("sequence").values_list("xid", "id"))
+        assert order == sorted(order)  # (transaction id, id) order

@@ -1,11 +1,19 @@
-"""Walk the audit log's hash chain and report the first entry where it breaks."""
+"""Seal what is ready, walk the audit log's hash chain and report the first entry where
+it breaks, and how many entries still wait to be sealed."""
+
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count, Min
+from django.utils import timezone
 
 from chatrooms import auditchain
 from chatrooms.models import AuditChainHead, AuditLogEntry
 
 FIELDS = ("id", "entry_hash", *auditchain.HASHED_FIELDS)
+# The realtime worker seals every second: an entry unsealed for longer than this means
+# no sealer runs (or a transaction somewhere in the cluster has been open that long).
+STALE_UNSEALED = timedelta(minutes=1)
 
 
 def _anchor(value: str) -> tuple[int, str]:
@@ -17,10 +25,11 @@ def _anchor(value: str) -> tuple[int, str]:
 
 class Command(BaseCommand):
     help = (
-        "Check the audit log's hash chain in sequence order, in batches, up to the chain "
-        "head as it was when the check started. Prints OK with the count, or the first "
-        "entry where the chain breaks (an entry changed, missing, moved or re-hashed) and "
-        "exits with status 1. See docs/audit.md."
+        "Seal the entries that are ready (unless --no-seal), then check the audit log's "
+        "hash chain in sequence order, in batches, up to the chain head as it was when the "
+        "check started. Prints OK with the count and how many entries are still unsealed, "
+        "or the first entry where the chain breaks (an entry changed, missing, moved or "
+        "re-hashed) and exits with status 1. See docs/audit.md."
     )
 
     def add_arguments(self, parser):
@@ -40,10 +49,26 @@ class Command(BaseCommand):
             "the whole chain was rewritten from there back.",
         )
         parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument(
+            "--no-seal",
+            dest="seal",
+            action="store_false",
+            help="Only check: do not seal the entries that are ready first.",
+        )
+        parser.add_argument(
+            "--max-unsealed-age",
+            type=float,
+            metavar="SECONDS",
+            help="Fail (status 1) if an entry has waited longer than this to be sealed: "
+            "no sealer runs.",
+        )
 
-    def handle(self, *args, start, anchor, batch_size, **options):
+    def handle(self, *args, start, anchor, batch_size, seal, max_unsealed_age, **options):
         if start < 1:
             raise CommandError("--from is a sequence number, 1 or more.")
+        if seal:
+            sealed = auditchain.seal()
+            self.stdout.write(f"Sealed {sealed} entries.")
         head = AuditChainHead.objects.filter(pk=1).values_list("sequence", "entry_hash").first()
         entries = AuditLogEntry.objects.order_by("sequence").values(*FIELDS)
         if head is not None:
@@ -108,12 +133,38 @@ class Command(BaseCommand):
         if anchor is not None and not anchor_seen:
             self.fail(anchor[0], f"the anchor entry #{anchor[0]} was not checked.", checked)
         if checked:
-            self.stdout.write(
-                f"Audit log OK: {checked} entries verified (#{start} to #{last}).\n"
-                f"Head: {last}:{last_hash}"
-            )
+            self.stdout.write(f"Audit log OK: {checked} entries verified (#{start} to #{last}).")
         else:
-            self.stdout.write("Audit log OK: 0 entries verified (the log is empty).")
+            self.stdout.write("Audit log OK: 0 entries verified (no sealed entries).")
+        self.report_unsealed(max_unsealed_age)
+        if checked:
+            self.stdout.write(f"Head: {last}:{last_hash}")
+
+    def report_unsealed(self, max_age: float | None) -> None:
+        """How many entries wait to be sealed; until then only the database's
+        privileges protect them (docs/audit.md)."""
+        waiting = AuditLogEntry.objects.filter(sequence__isnull=True).aggregate(
+            count=Count("id"), oldest=Min("created_at")
+        )
+        if not waiting["count"]:
+            self.stdout.write("Unsealed: none.")
+            return
+        age = timezone.now() - waiting["oldest"]
+        line = (
+            f"Unsealed: {waiting['count']} entries, the oldest written "
+            f"{age.total_seconds():.1f} s ago."
+        )
+        if age > STALE_UNSEALED:
+            line += (
+                " No sealer seems to run: start the realtime worker (it seals every "
+                "second), or look for a transaction left open in the database cluster."
+            )
+        self.stdout.write(line)
+        if max_age is not None and age.total_seconds() > max_age:
+            raise CommandError(
+                f"An audit entry has waited {age.total_seconds():.1f} s to be sealed "
+                f"(more than --max-unsealed-age {max_age:g})."
+            )
 
     def fail(self, sequence: int, message: str, checked: int):
         raise CommandError(
