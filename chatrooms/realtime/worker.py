@@ -6,7 +6,8 @@ stores them through ``services.messages_send`` (one multi-row insert) and the vo
 through ``services.poll_vote``, and the services broadcast what committed. The same
 loop rolls counts up for rooms with pending increments or ballots, releases expired
 timed blocks (``services.blocks_release_expired``), and turns the broker's presence
-reports into viewer counts.
+reports into viewer counts. About once a second it also seals the audit log's new
+entries into its hash chain (``chatrooms.auditchain.seal``).
 
 Faults: while PostgreSQL is away the loop backs off and keeps what it has received,
 up to CHATROOM_REALTIME_BUFFER_MESSAGES (then drops, counted); every message has its
@@ -32,7 +33,7 @@ from django.utils import timezone
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
 
-from chatrooms import services
+from chatrooms import auditchain, services
 from chatrooms.errors import ApiError
 from chatrooms.models import Chatroom, CounterIncrement, Poll, PollBallot
 from chatrooms.realtime import ingest, publisher, topics
@@ -69,6 +70,10 @@ broker_connections = Gauge(
 IDENTITY_PROPERTY = "x-chatroom-identity"
 TICK_SECONDS = 0.02
 ROLLUP_SCAN_SECONDS = 0.2
+# Sealing: once a second, a bounded batch at a time so that messages keep flowing; a full
+# batch means more are waiting, so the next scan seals again.
+SEAL_SECONDS = 1.0
+SEAL_BATCH = 2000
 STATS_LOG_SECONDS = 60
 # One insert per room per window, in chunks of at most this many rows.
 MAX_BATCH = 5000
@@ -108,6 +113,7 @@ class Worker:
         self.viewer_counts_sent: dict[str, float] = {}
         self.backoff = 0.0
         self.failed: dict[uuid.UUID, list[Batch]] = {}  # parsed, waiting for the database
+        self.seal_backlog = False
         self.connection = publisher.ServerConnection(
             name=name,
             subscriptions=[topics.ingest_subscription(), topics.PRESENCE_TOPIC],
@@ -179,7 +185,7 @@ class Worker:
         publisher.process_connection.use(self.connection)
         self.connection.start()
         logger.info("realtime worker started: %s", topics.ingest_subscription())
-        last_scan = last_stats = time.monotonic()
+        last_scan = last_stats = last_seal = time.monotonic()
         try:
             while not self.stopping.is_set():
                 now = time.monotonic()
@@ -190,6 +196,9 @@ class Worker:
                         self.roll_up()
                         self.release_blocks()
                         self.report_viewers()
+                        if self.seal_backlog or now - last_seal >= SEAL_SECONDS:
+                            last_seal = now
+                            self.seal_audit_log()
                         self.export_metrics()
                     self.backoff = 0.0
                 except DatabaseError as exc:
@@ -335,6 +344,19 @@ class Worker:
         released = services.blocks_release_expired()
         if released:
             self.stats["blocks_released"] += released
+
+    def seal_audit_log(self) -> None:
+        """Seal the audit entries that are ready, at most SEAL_BATCH per call."""
+        try:
+            sealed = auditchain.seal(batch_size=SEAL_BATCH, max_batches=1)
+        except DatabaseError:
+            raise  # the loop backs off
+        except Exception:  # a bug must not stop the messages; verify_audit_log reports it
+            logger.exception("sealing the audit log failed")
+            self.stats["audit_seal_errors"] += 1
+            return
+        self.stats["audit_sealed"] += sealed
+        self.seal_backlog = sealed == SEAL_BATCH
 
     def report_viewers(self) -> None:
         """The broker's counts of connected clients, at most once per interval per room,

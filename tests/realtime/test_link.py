@@ -1,15 +1,19 @@
 """Clients that follow the upstream SDK recipes chat through the real broker and worker."""
 
 from datetime import timedelta
+from io import StringIO
 
 import jwt
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from paho.mqtt.reasoncodes import ReasonCode
 
 from chatrooms import auth, services
 from chatrooms.auth import Actor
 from chatrooms.models import (
+    AuditAction,
+    AuditLogEntry,
     BlockedUser,
     ChatMessage,
     ChatMode,
@@ -326,3 +330,19 @@ def test_a_busy_window_arrives_whole_in_several_arrays(worker, room, chat_client
     assert len(receiver.raw) > 1
     assert max(len(m.payload) for m in receiver.raw) <= publisher.ARRAY_MAX_BYTES
     assert worker.connection.stats["disconnects"] == 0  # the broker took every packet
+
+
+def test_the_worker_seals_the_audit_log(worker, room, system_actor):
+    """Audited writes take no lock; the worker chains their entries about once a second.
+    (On PostgreSQL a transaction left open elsewhere in the cluster can hold sealing
+    back, hence the long wait.)"""
+    minted = auth.chatroom_token_issue(room=room, role=Role.VIEWER, name="Vera")
+    mint = AuditLogEntry.objects.get(action=AuditAction.TOKEN_MINT, target_id=minted.session.pk)
+    assert mint.sequence is None
+
+    wait_for(lambda: not AuditLogEntry.objects.filter(sequence__isnull=True).exists(), timeout=30)
+    assert AuditLogEntry.objects.get(pk=mint.pk).sequence == AuditLogEntry.objects.count()
+    assert worker.stats["audit_sealed"] >= 1
+    out = StringIO()
+    call_command("verify_audit_log", "--no-seal", stdout=out)
+    assert "Unsealed: none." in out.getvalue()
