@@ -3,9 +3,11 @@
 --   owner  owns the schema and every table; `manage.py migrate` runs as this role.
 --   app    what the web app, the realtime worker and the other commands connect as:
 --          SELECT, INSERT, UPDATE, DELETE on the app's tables and USAGE on their
---          sequences, but on the audit log only SELECT and INSERT, on the audit chain
---          head no DELETE, and never TRUNCATE, ALTER, DROP, triggers or
---          session_replication_role (that needs a superuser; neither role is one).
+--          sequences, but on the audit log only SELECT, INSERT and UPDATE of the three
+--          hash-chain columns (to seal entries; the table's trigger lets them be set
+--          once, from NULL, and nothing else change), on the audit chain head no
+--          DELETE, and never TRUNCATE, ALTER, DROP, triggers or session_replication_role
+--          (that needs a superuser; neither role is one).
 --
 -- Run as a superuser, connected to the service's (already created) database, before
 -- the first `migrate`, once more after it (that makes django_migrations read-only for
@@ -59,10 +61,13 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> :'owner'
   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') \gexec
 
--- The audit log: read and append only. Migration 0008 revokes the same from every role
+-- The audit log: read, append and seal only. Migration 0010 does the same for every role
 -- but the owner, so the order of running this file and `migrate` does not matter;
--- this repeats it for tables that already exist.
+-- this repeats it for tables that already exist. (Revoking UPDATE on the table also
+-- revokes it on every column, so the sealing columns are granted after.)
 SELECT format('REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON %I FROM %I', t, :'app')
+FROM unnest(ARRAY['chatrooms_auditlogentry']) t WHERE to_regclass(t) IS NOT NULL \gexec
+SELECT format('GRANT UPDATE (sequence, prev_hash, entry_hash) ON %I TO %I', t, :'app')
 FROM unnest(ARRAY['chatrooms_auditlogentry']) t WHERE to_regclass(t) IS NOT NULL \gexec
 SELECT format('REVOKE DELETE, TRUNCATE, TRIGGER, REFERENCES ON %I FROM %I', t, :'app')
 FROM unnest(ARRAY['chatrooms_auditchainhead']) t WHERE to_regclass(t) IS NOT NULL \gexec

@@ -1,6 +1,7 @@
-"""deploy/postgres/roles.sql gives the app a role that can read and append the audit
-log and nothing more: no TRUNCATE, DELETE or UPDATE, no disabling or dropping its
-triggers, no session_replication_role (issue 9, #8).
+"""deploy/postgres/roles.sql gives the app a role that can read, append and seal the
+audit log and nothing more: no TRUNCATE or DELETE, no UPDATE but setting an unsealed
+entry's chain columns once, no disabling or dropping its triggers, no
+session_replication_role (issue 9, #8).
 
 The test makes a fresh database and fresh roles, applies the SQL with psql as the
 superuser, migrates as the owner and then runs the app as the app role, each in its own
@@ -86,10 +87,12 @@ REFUSED = [
     f"TRUNCATE {AUDIT}",
     f"DELETE FROM {AUDIT}",
     f"UPDATE {AUDIT} SET reason = 'rewritten'",
+    f"UPDATE {AUDIT} SET created_at = created_at - interval '1 day'",
+    f"UPDATE {AUDIT} SET hash_version = 1",
     f"ALTER TABLE {AUDIT} DISABLE TRIGGER chatrooms_auditlog_append_only",
     f"ALTER TABLE {AUDIT} DISABLE TRIGGER ALL",
     f"DROP TRIGGER chatrooms_auditlog_append_only ON {AUDIT}",
-    f"DROP TRIGGER chatrooms_auditlog_link ON {AUDIT}",
+    f"DROP TRIGGER chatrooms_auditlog_stamp ON {AUDIT}",
     f"DROP TABLE {AUDIT}",
     "SET session_replication_role = replica",
     f"TRUNCATE {HEAD}",
@@ -99,7 +102,20 @@ REFUSED = [
 ]
 
 
-def test_the_app_role_can_append_and_read_but_not_change_history(deployed):
+# Allowed by the column grant, refused by the trigger: a sealed entry's chain columns
+# are written once.
+RESEAL = [
+    f"UPDATE {AUDIT} SET entry_hash = repeat('f', 64)",
+    f"UPDATE {AUDIT} SET prev_hash = repeat('0', 64), sequence = 2",
+    f"UPDATE {AUDIT} SET sequence = NULL, prev_hash = NULL, entry_hash = NULL",
+    f"INSERT INTO {AUDIT} (created_at, action, source, actor_kind, actor_id, actor_name, "
+    "target_type, target_id, reason, hash_version, sequence, prev_hash, entry_hash) "
+    "SELECT created_at, action, source, actor_kind, actor_id, actor_name, target_type, "
+    f"target_id, 'forged', 1, 2, entry_hash, entry_hash FROM {AUDIT}",
+]
+
+
+def test_the_app_role_can_append_read_and_seal_but_not_change_history(deployed):
     app_url, _ = deployed
     recorded = manage(
         "shell",
@@ -111,14 +127,24 @@ def test_the_app_role_can_append_and_read_but_not_change_history(deployed):
         database_url=app_url,
     )
     assert recorded.returncode == 0, recorded.stderr
+    sealed = manage("verify_audit_log", database_url=app_url)  # seals, then checks
+    assert sealed.returncode == 0, sealed.stderr
+    assert "Sealed 1 entries." in sealed.stdout
+    assert "1 entries verified" in sealed.stdout
 
     with psycopg.connect(app_url, autocommit=True) as app:
-        assert app.execute(f"SELECT count(*) FROM {AUDIT}").fetchone() == (1,)
+        stored = app.execute(f"SELECT reason, sequence, entry_hash FROM {AUDIT}").fetchall()
+        assert [row[:2] for row in stored] == [("as the app role", 1)]
         for statement in REFUSED:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app.execute(statement)
+        for statement in RESEAL:
+            with pytest.raises(psycopg.errors.Error, match=r"append-only|inserted unsealed"):
+                app.execute(statement)
         # The row is still there, unchanged.
-        assert app.execute(f"SELECT reason FROM {AUDIT}").fetchall() == [("as the app role",)]
+        assert app.execute(f"SELECT reason, sequence, entry_hash FROM {AUDIT}").fetchall() == (
+            stored
+        )
 
     verified = manage("verify_audit_log", database_url=app_url)
     assert verified.returncode == 0, verified.stderr
