@@ -8,7 +8,15 @@ from django.utils import timezone
 
 from chatrooms import services
 from chatrooms.auth import Actor
-from chatrooms.models import ActorKind, AuditSource, Chatroom, InteractionType, PollStatus, Role
+from chatrooms.models import (
+    ActorKind,
+    AuditAction,
+    AuditSource,
+    Chatroom,
+    InteractionType,
+    PollStatus,
+    Role,
+)
 from tests import factories
 from tests.conftest import token_client
 
@@ -304,3 +312,15 @@ def test_a_message_sent_with_an_api_key_costs_what_a_tokens_does(
         )
 
     assert response.status_code == 200
+
+
+def test_an_audit_record_is_one_insert(room, system_actor, django_assert_num_queries):
+    """Every audited write (a token mint too) pays this, and takes no lock for it."""
+    with django_assert_num_queries(1) as captured:
+        # 1 the INSERT, which returns the server's time (RETURNING created_at). Nothing
+        # else: the entry is sealed into the hash chain after commit, by the sealer
+        # (chatrooms.auditchain.seal), not by the writer.
+        services.audit_record(
+            actor=system_actor, action=AuditAction.ROOM_UPDATE, room=room, after={"n": 1}
+        )
+    assert captured.captured_queries[0]["sql"].startswith("INSERT")
