@@ -788,15 +788,16 @@ class AuditLogEntry(models.Model):
     role may only SELECT, INSERT and seal (deploy/postgres/roles.sql).
 
     An entry is inserted unsealed, with no lock: ``save()`` and ``bulk_create()`` ignore
-    a given ``created_at`` and leave it to the database (the server's time; on
-    PostgreSQL a trigger sets it, and the inserting transaction's id). The sealer,
+    a given ``created_at`` and chain columns and stamp the server's time (on PostgreSQL
+    a trigger sets the time, and the inserting transaction's id, whatever a client
+    sends). The sealer,
     ``chatrooms.auditchain.seal``, then gives it its place in the hash chain: its
     sequence, the previous entry's hash and its own, written once (docs/audit.md).
     """
 
     # The server's time when the entry was written: the transaction's timestamp on
-    # PostgreSQL (set by a trigger whatever the client sends), the statement's on SQLite.
-    # Read back from the INSERT (RETURNING).
+    # PostgreSQL (set by a trigger whatever the client sends), the app's clock on SQLite
+    # (stamp()). A database default, so the INSERT reads it back (RETURNING).
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     action = models.CharField(max_length=32, choices=AuditAction.choices)
     source = models.CharField(max_length=16, choices=AuditSource.choices)
@@ -881,8 +882,11 @@ class AuditLogEntry(models.Model):
         super().save(*args, **kwargs)
 
     def stamp(self) -> None:
-        """Before the INSERT: the database's time, unsealed, whatever was given."""
-        self.created_at = self._meta.get_field("created_at").get_default()
+        """Before the INSERT: the server's time, unsealed, whatever was given. On
+        PostgreSQL the trigger replaces the time with the transaction's and the INSERT
+        returns it; on SQLite this is the time (SQLite's own clock would store another
+        text format, which would not compare with Django's)."""
+        self.created_at = timezone.now()
         self.sequence = self.prev_hash = self.entry_hash = self.xid = None
         self.hash_version = auditchain.HASH_VERSION
 
