@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connections, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
@@ -74,6 +81,7 @@ ROLLUP_SCAN_SECONDS = 0.2
 # batch means more are waiting, so the next scan seals again.
 SEAL_SECONDS = 1.0
 SEAL_BATCH = 2000
+SEAL_PAUSE_AFTER_ERROR = 60.0
 STATS_LOG_SECONDS = 60
 # One insert per room per window, in chunks of at most this many rows.
 MAX_BATCH = 5000
@@ -114,6 +122,7 @@ class Worker:
         self.backoff = 0.0
         self.failed: dict[uuid.UUID, list[Batch]] = {}  # parsed, waiting for the database
         self.seal_backlog = False
+        self.seal_paused_until = 0.0
         self.connection = publisher.ServerConnection(
             name=name,
             subscriptions=[topics.ingest_subscription(), topics.PRESENCE_TOPIC],
@@ -347,13 +356,20 @@ class Worker:
 
     def seal_audit_log(self) -> None:
         """Seal the audit entries that are ready, at most SEAL_BATCH per call."""
+        if time.monotonic() < self.seal_paused_until:
+            return
         try:
             sealed = auditchain.seal(batch_size=SEAL_BATCH, max_batches=1)
-        except DatabaseError:
-            raise  # the loop backs off
-        except Exception:  # a bug must not stop the messages; verify_audit_log reports it
-            logger.exception("sealing the audit log failed")
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: the loop backs off
+        except Exception:
+            # Anything else (a bug, a missing grant, a chain head moved by hand) must not
+            # hold the messages up; verify_audit_log reports the entries left unsealed.
+            logger.exception(
+                "sealing the audit log failed; next try in %.0f s", SEAL_PAUSE_AFTER_ERROR
+            )
             self.stats["audit_seal_errors"] += 1
+            self.seal_paused_until = time.monotonic() + SEAL_PAUSE_AFTER_ERROR
             return
         self.stats["audit_sealed"] += sealed
         self.seal_backlog = sealed == SEAL_BATCH

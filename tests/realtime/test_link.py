@@ -13,6 +13,7 @@ from chatrooms import auth, services
 from chatrooms.auth import Actor
 from chatrooms.models import (
     AuditAction,
+    AuditChainHead,
     AuditLogEntry,
     BlockedUser,
     ChatMessage,
@@ -332,17 +333,39 @@ def test_a_busy_window_arrives_whole_in_several_arrays(worker, room, chat_client
     assert worker.connection.stats["disconnects"] == 0  # the broker took every packet
 
 
+# On PostgreSQL an entry is sealed once every older write transaction of the whole cluster
+# has ended: another database's long transaction (a test, a seed) holds sealing back.
+SEAL_WAIT = 90
+
+
 def test_the_worker_seals_the_audit_log(worker, room, system_actor):
-    """Audited writes take no lock; the worker chains their entries about once a second.
-    (On PostgreSQL a transaction left open elsewhere in the cluster can hold sealing
-    back, hence the long wait.)"""
+    """Audited writes take no lock; the worker chains their entries about once a second."""
     minted = auth.chatroom_token_issue(room=room, role=Role.VIEWER, name="Vera")
     mint = AuditLogEntry.objects.get(action=AuditAction.TOKEN_MINT, target_id=minted.session.pk)
     assert mint.sequence is None
 
-    wait_for(lambda: not AuditLogEntry.objects.filter(sequence__isnull=True).exists(), timeout=30)
+    wait_for(
+        lambda: not AuditLogEntry.objects.filter(sequence__isnull=True).exists(), timeout=SEAL_WAIT
+    )
     assert AuditLogEntry.objects.get(pk=mint.pk).sequence == AuditLogEntry.objects.count()
     assert worker.stats["audit_sealed"] >= 1
     out = StringIO()
     call_command("verify_audit_log", "--no-seal", stdout=out)
     assert "Unsealed: none." in out.getvalue()
+
+
+def test_a_failing_sealer_does_not_hold_the_messages_up(worker, room, chat_clients, system_actor):
+    """The chain head moved back by hand: sealing the next entry would reuse a sequence
+    number and fails. The worker counts it, pauses sealing and goes on storing messages
+    without backing off as if the database were away."""
+    unsealed = AuditLogEntry.objects.filter(sequence__isnull=True)
+    wait_for(lambda: not unsealed.exists(), timeout=SEAL_WAIT)  # the room's entries
+    AuditChainHead.objects.update(sequence=0)
+    services.audit_record(actor=system_actor, action=AuditAction.ROOM_UPDATE)
+
+    wait_for(lambda: worker.stats["audit_seal_errors"] >= 1, timeout=SEAL_WAIT)
+    client = chat_clients(room, Role.VIEWER)
+    client.send(text("still here"))
+    wait_for(lambda: ChatMessage.objects.filter(room=room).exists())
+    assert worker.stats["database_errors"] == 0
+    assert worker.stats["audit_seal_errors"] == 1  # paused, not retried every second
