@@ -435,7 +435,7 @@ def test_the_migration_chains_existing_entries_in_time_order():
 # --- concurrent writers and the sealer ----------------------------------------------------
 
 
-def seal_until(count: int, timeout: float = 30) -> None:
+def seal_until(count: int, timeout: float = 90) -> None:
     """Seal until `count` entries are sealed. On PostgreSQL the horizon is the oldest
     transaction running anywhere in the cluster: another database's may hold it back."""
     deadline = time.monotonic() + timeout
