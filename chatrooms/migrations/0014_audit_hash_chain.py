@@ -164,7 +164,7 @@ def postgres_only(sql):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("chatrooms", "0009_token_revocation")]
+    dependencies = [("chatrooms", "0013_room_description")]
 
     operations = [
         migrations.AddField(
