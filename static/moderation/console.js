@@ -19,10 +19,13 @@
       event.preventDefault();
       return;
     }
+    // The feed (data-buffered) fetches even then: feed.js keeps the answer out of the page
+    // while the moderator is on it, and counts what is new.
     var active = document.activeElement;
     var busy =
-      (active && active !== document.body && region.contains(active)) ||
-      region.querySelector("details[open]") !== null;
+      !region.hasAttribute("data-buffered") &&
+      ((active && active !== document.body && region.contains(active)) ||
+        region.querySelector("details[open]") !== null);
     region.classList.toggle("is-paused", busy);
     // A tab in the background has nobody looking at it: refresh when it is visible again.
     if (busy || document.hidden) {
