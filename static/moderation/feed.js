@@ -133,6 +133,9 @@
   }
 
   function togglePause() {
+    if (!region()) {
+      return; // paged back through history: nothing is live
+    }
     if (pending() > 0) {
       resume();
       announce("Showing the new messages");
@@ -183,7 +186,12 @@
     update();
   });
 
-  document.addEventListener("pointerover", function (event) {
+  // A mouse or pen moved over the feed; a finger's tap is no hover, and neither is a page
+  // swapped in under a pointer that has not moved since (the room link just clicked).
+  document.addEventListener("pointermove", function (event) {
+    if (event.pointerType === "touch") {
+      return;
+    }
     var over = Boolean(event.target.closest && event.target.closest("#feed"));
     if (over !== hovered) {
       hovered = over;
@@ -285,6 +293,10 @@
       announce("This message cannot be " + what);
       return;
     }
+    // Just after a swap, htmx may not have set up the new controls yet.
+    if (window.htmx) {
+      window.htmx.process(item);
+    }
     control.click();
   }
 
@@ -373,7 +385,15 @@
     }
   });
 
+  var startedOn = location.pathname; // the page last set up
   function start() {
+    if (!document.getElementById("feed")) {
+      hovered = false;
+    }
+    if (location.pathname !== startedOn) {
+      startedOn = location.pathname;
+      held = false; // another page: a pause does not follow the moderator around
+    }
     document.querySelectorAll("[data-keys-hint]").forEach(function (hint) {
       hint.hidden = false;
     });
