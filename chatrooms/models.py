@@ -29,6 +29,12 @@ counter_key_validator = RegexValidator(
 
 # Slow mode (Chatroom.slow_mode_seconds): at most one message per this many seconds.
 MAX_SLOW_MODE_SECONDS = 3600
+# Holding new users (Chatroom.new_user_hold_minutes): at most a day.
+MAX_NEW_USER_HOLD_MINUTES = 1440
+# The lockdown bundle a room starts with (RoomLockdown), until a room admin edits it.
+LOCKDOWN_DEFAULT_SLOW_MODE_SECONDS = 30
+LOCKDOWN_DEFAULT_MUTE_VIEWERS = False
+LOCKDOWN_DEFAULT_HOLD_MINUTES = 10
 
 
 def default_message_ttl():
@@ -114,6 +120,12 @@ class Chatroom(models.Model):
         help_text="Slow mode: a non-admin may send one message per this many seconds in the "
         f"room (0: off, at most {MAX_SLOW_MODE_SECONDS}).",
     )
+    new_user_hold_minutes = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Hold new users: a non-admin whose first session in the room is younger "
+        "than this many minutes cannot send (0: off). Set by lockdown (RoomLockdown).",
+    )
     state_version = models.BigIntegerField(
         default=0,
         db_default=0,
@@ -166,10 +178,69 @@ class Chatroom(models.Model):
                 condition=Q(slow_mode_seconds__lte=MAX_SLOW_MODE_SECONDS),
                 name="chatrooms_chatroom_slow_mode_range",
             ),
+            models.CheckConstraint(
+                condition=Q(new_user_hold_minutes__lte=MAX_NEW_USER_HOLD_MINUTES),
+                name="chatrooms_chatroom_new_user_hold_range",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.label or str(self.id)
+
+
+class RoomLockdown(models.Model):
+    """A room's lockdown: the bundle of settings one click applies, and while it is on,
+    who turned it on, when, and the room's settings from before (to restore on "off").
+
+    The bundle only tightens: turning lockdown on sets slow mode and the new-user hold
+    to the larger of the room's value and the bundle's, and mutes the room if the
+    bundle says so. ``previous`` maps each live Chatroom field lockdown touched to its
+    value before; a setting added later (a word-filter mode) is one more bundle field
+    and one more key there. Written only by ``services.chatroom_lockdown_*``.
+    """
+
+    room = models.OneToOneField(
+        Chatroom, on_delete=models.CASCADE, primary_key=True, related_name="lockdown"
+    )
+    slow_mode_seconds = models.PositiveIntegerField(
+        default=LOCKDOWN_DEFAULT_SLOW_MODE_SECONDS,
+        help_text=f"Slow mode during lockdown (0: leave as is, at most {MAX_SLOW_MODE_SECONDS}).",
+    )
+    mute_viewers = models.BooleanField(
+        default=LOCKDOWN_DEFAULT_MUTE_VIEWERS,
+        help_text="Mute the room during lockdown: only admins may send.",
+    )
+    hold_new_users_minutes = models.PositiveIntegerField(
+        default=LOCKDOWN_DEFAULT_HOLD_MINUTES,
+        help_text="During lockdown, users whose first session in the room is younger than "
+        f"this may not send (0: leave as is, at most {MAX_NEW_USER_HOLD_MINUTES}).",
+    )
+    active = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_by_name = models.CharField(max_length=150, blank=True)
+    previous = models.JSONField(
+        null=True, blank=True, help_text="The room's settings before lockdown (while on)."
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(slow_mode_seconds__lte=MAX_SLOW_MODE_SECONDS)
+                & Q(hold_new_users_minutes__lte=MAX_NEW_USER_HOLD_MINUTES),
+                name="chatrooms_roomlockdown_bundle_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(active=False) | Q(started_at__isnull=False, previous__isnull=False),
+                name="chatrooms_roomlockdown_active_has_state",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Lockdown of {self.room_id} ({'on' if self.active else 'off'})"
 
 
 class ChatUserSnapshot(models.Model):
@@ -708,6 +779,9 @@ class AuditAction(models.TextChoices):
     ROOM_UNMUTE = "room.unmute", "Room unmuted"
     ROOM_STATUS = "room.change_status", "Room status changed"
     ROOM_SLOW_MODE = "room.slow_mode", "Slow mode changed"
+    LOCKDOWN_ON = "room.lockdown_on", "Lockdown turned on"
+    LOCKDOWN_OFF = "room.lockdown_off", "Lockdown turned off"
+    LOCKDOWN_BUNDLE = "room.lockdown_bundle", "Lockdown settings changed"
     COUNTERS_UPDATE = "counters.update", "Counters configured"
     VIEWER_INFO_UPDATE = "viewer_info.update", "Viewer info changed"
     USER_BLOCK = "user.block", "User blocked"

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -39,6 +39,7 @@ from chatrooms.errors import (
     ResourceExhausted,
 )
 from chatrooms.models import (
+    MAX_NEW_USER_HOLD_MINUTES,
     MAX_SLOW_MODE_SECONDS,
     ActorKind,
     ApiKey,
@@ -61,6 +62,7 @@ from chatrooms.models import (
     PollType,
     PollVote,
     RefreshToken,
+    RoomLockdown,
     SessionRevocation,
     SlowModeSend,
     counter_key_validator,
@@ -462,6 +464,161 @@ def chatroom_set_slow_mode(*, actor: Actor, room: Chatroom, seconds: int) -> Cha
     )
     # No announcement: upstream has no event type for it (docs/realtime.md).
     return room
+
+
+# --- Lockdown ---------------------------------------------------------------------------
+
+# The live Chatroom fields lockdown sets and restores. A later setting (a word-filter
+# mode) is one more name here, one more bundle field and one more line in _tightened.
+LOCKDOWN_FIELDS = ("slow_mode_seconds", "muted", "new_user_hold_minutes")
+
+
+def _lock_lockdown(room: Chatroom) -> RoomLockdown:
+    """The room's lockdown row under a row lock, made with the default bundle if the
+    room has none yet. Call with the room row locked (so two first calls do not race)."""
+    lockdown, _ = RoomLockdown.objects.select_for_update().get_or_create(room=room)
+    return lockdown
+
+
+def _tightened(room: Chatroom, bundle: RoomLockdown) -> dict:
+    """The room's settings with the bundle applied: lockdown only ever tightens."""
+    return {
+        "slow_mode_seconds": max(room.slow_mode_seconds, bundle.slow_mode_seconds),
+        "muted": room.muted or bundle.mute_viewers,
+        "new_user_hold_minutes": max(room.new_user_hold_minutes, bundle.hold_new_users_minutes),
+    }
+
+
+def _apply_room_settings(*, actor: Actor, room: Chatroom, values: dict, now: datetime) -> dict:
+    """Set the room's lockdown fields to ``values``; return those that changed as
+    ``{field: (before, after)}``. Announces a mute change as the mute event does."""
+    changed = {
+        name: (getattr(room, name), value)
+        for name, value in values.items()
+        if getattr(room, name) != value
+    }
+    if not changed:
+        return changed
+    for name, (_before, after) in changed.items():
+        setattr(room, name, after)
+    room.updated_at = now
+    room.save(update_fields=[*changed, "updated_at"])
+    if "slow_mode_seconds" in changed and not room.slow_mode_seconds:
+        SlowModeSend.objects.filter(room=room).delete()
+    _state_changed(room)
+    if "muted" in changed and room.status == ChatStatus.ACTIVE:
+        publisher.announce(room.pk, events.mute(actor, muted=room.muted))
+    return changed
+
+
+@transaction.atomic
+def chatroom_lockdown_start(*, actor: Actor, room: Chatroom) -> tuple[RoomLockdown, bool]:
+    """Turn lockdown on: save the room's settings, apply the bundle, record who and when.
+    Returns the lockdown and whether this call turned it on (False: it already was,
+    e.g. another moderator clicked first; nothing is changed or audited then)."""
+    room = _lock_room(room)
+    _require_active(room)
+    lockdown = _lock_lockdown(room)
+    if lockdown.active:
+        return lockdown, False
+    now = timezone.now()
+    previous = {name: getattr(room, name) for name in LOCKDOWN_FIELDS}
+    _apply_room_settings(actor=actor, room=room, values=_tightened(room, lockdown), now=now)
+    lockdown.active = True
+    lockdown.started_at = now
+    lockdown.started_by = actor.user
+    lockdown.started_by_name = actor.name
+    lockdown.previous = previous
+    lockdown.updated_at = now
+    lockdown.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.LOCKDOWN_ON,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        before=previous,
+        after={name: getattr(room, name) for name in LOCKDOWN_FIELDS},
+    )
+    return lockdown, True
+
+
+@transaction.atomic
+def chatroom_lockdown_end(*, actor: Actor, room: Chatroom) -> tuple[RoomLockdown, bool]:
+    """Turn lockdown off: put back exactly the settings the room had when it was turned
+    on, even those someone changed while it was on (the audit row's ``before`` keeps
+    what was replaced). Returns the lockdown and whether this call turned it off.
+    Works on an inactive room too, so a closed room is not left locked down."""
+    room = _lock_room(room)
+    lockdown = _lock_lockdown(room)
+    if not lockdown.active:
+        return lockdown, False
+    now = timezone.now()
+    current = {name: getattr(room, name) for name in LOCKDOWN_FIELDS}
+    saved = lockdown.previous
+    restore = {name: saved[name] for name in LOCKDOWN_FIELDS if name in saved}
+    _apply_room_settings(actor=actor, room=room, values=restore, now=now)
+    audit_record(
+        actor=actor,
+        action=AuditAction.LOCKDOWN_OFF,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        before=current,
+        after={name: getattr(room, name) for name in LOCKDOWN_FIELDS},
+        reason=f"on since {lockdown.started_at.isoformat()} by {lockdown.started_by_name}",
+    )
+    lockdown.active = False
+    lockdown.previous = None
+    lockdown.updated_at = now
+    lockdown.save()
+    return lockdown, True
+
+
+@transaction.atomic
+def chatroom_lockdown_configure(
+    *,
+    actor: Actor,
+    room: Chatroom,
+    slow_mode_seconds: int,
+    mute_viewers: bool,
+    hold_new_users_minutes: int,
+) -> RoomLockdown:
+    """Edit the room's lockdown bundle. It takes effect the next time lockdown is turned
+    on; a lockdown already on keeps the settings it applied."""
+    violations = []
+    if not 0 <= slow_mode_seconds <= MAX_SLOW_MODE_SECONDS:
+        violations.append(("slow_mode_seconds", f"Must be 0..{MAX_SLOW_MODE_SECONDS}."))
+    if not 0 <= hold_new_users_minutes <= MAX_NEW_USER_HOLD_MINUTES:
+        violations.append(("hold_new_users_minutes", f"Must be 0..{MAX_NEW_USER_HOLD_MINUTES}."))
+    if violations:
+        raise InvalidArgument(
+            "The lockdown settings are out of range.", field_violations=violations
+        )
+    room = _lock_room(room)
+    lockdown = _lock_lockdown(room)
+    bundle = {
+        "slow_mode_seconds": slow_mode_seconds,
+        "mute_viewers": mute_viewers,
+        "hold_new_users_minutes": hold_new_users_minutes,
+    }
+    before = {name: getattr(lockdown, name) for name in bundle}
+    if before == bundle:
+        return lockdown
+    for name, value in bundle.items():
+        setattr(lockdown, name, value)
+    lockdown.updated_at = timezone.now()
+    lockdown.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.LOCKDOWN_BUNDLE,
+        room=room,
+        target_type="chatroom",
+        target_id=room.id,
+        before=before,
+        after=bundle,
+    )
+    return lockdown
 
 
 @transaction.atomic
@@ -1015,6 +1172,9 @@ def messages_send(
     ``retrying`` on the next ones stores nothing twice when a commit succeeded but its
     answer was lost, and is not counted against the limits twice (so, during a database
     outage, what a limit refused on the failed attempt may get through on the retry).
+    While new users are held (lockdown), a chatroom-token user whose first session in
+    the room is younger than ``new_user_hold_minutes`` is refused (FAILED_PRECONDITION,
+    NEW_USER_HELD); admins are exempt.
     A blocked user's messages are stored flagged ``user_blocked`` and shown only to
     admins and to that user (upstream's rule). The sender is the actor (from the token).
     After commit the stored messages are broadcast: to viewers those they may see, to
@@ -1046,9 +1206,10 @@ def messages_send(
         chosen_ids += [item.server_id for item in incoming if item.server_id is not None]
     taken = set(ChatMessage.objects.filter(pk__in=chosen_ids).values_list("pk", flat=True))
     received_at = wire_time(timezone.now())
+    held = _held_new_users(room, incoming, now=received_at)
     refusals: dict[int, Exception] = {}
     for index, item in enumerate(incoming):
-        refusal = _refusal(room, item)
+        refusal = _refusal(room, item) or held.get(item.actor.id)
         if refusal is None and item.increment is not None:
             try:
                 _check_increment(item.increment, enabled_keys)
@@ -1110,6 +1271,45 @@ def _count_sent(result: SendResult, *, increments: int = 0) -> None:
         metrics.messages_refused.labels(getattr(refusal, "reason", "ERROR")).inc()
     if increments:
         metrics.counter_increments.inc(increments)
+
+
+def _held_new_users(
+    room: Chatroom, incoming: Sequence[IncomingMessage], *, now: datetime
+) -> dict[str, Exception]:
+    """While new users are held (``new_user_hold_minutes``), the chatroom-token senders
+    (admins exempt) whose first session in the room, revoked or not, was minted less
+    than that long ago, with their refusal; one query. A user's first session counts,
+    so minting a fresh token neither holds an old hand nor frees a newcomer early."""
+    minutes = room.new_user_hold_minutes
+    if not minutes:
+        return {}
+    ids = {
+        item.actor.id
+        for item in incoming
+        if item.actor.kind == ActorKind.CHATROOM_TOKEN and not item.actor.is_admin
+    }
+    if not ids:
+        return {}
+    hold = timedelta(minutes=minutes)
+    first_seen = dict(
+        ChatSession.objects.filter(room=room, subject__in=ids)
+        .values("subject")
+        .annotate(first=Min("created_at"))
+        .values_list("subject", "first")
+    )
+    held: dict[str, Exception] = {}
+    for user_id in ids:
+        first = first_seen.get(user_id)
+        free_at = (first or now) + hold
+        if free_at > now:
+            wait = max(1, math.ceil((free_at - now).total_seconds()))
+            held[user_id] = FailedPrecondition(
+                f"The room is in lockdown: new users may send {minutes} minutes after they "
+                f"first join; try again in {math.ceil(wait / 60)} min.",
+                reason="NEW_USER_HELD",
+                retry_after_seconds=wait,
+            )
+    return held
 
 
 def _over_rate_limits(

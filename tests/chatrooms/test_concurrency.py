@@ -252,3 +252,37 @@ def test_concurrent_purges_and_deletes_delete_each_message_once(hot_room):
     assert not ChatMessage.objects.filter(room=hot_room, deleted_at__isnull=True).exists()
     purges = AuditLogEntry.objects.filter(action=AuditAction.MESSAGES_PURGE)
     assert sum(entry.after["deleted"] for entry in purges) + deleted == 40
+
+
+def test_moderators_toggling_lockdown_together_never_lose_the_settings_from_before(hot_room):
+    """Two moderators click on and off at once, many times: each click is on or off
+    exactly once, the audit rows alternate, and the last "off" restores the room."""
+    services.chatroom_set_slow_mode(actor=Actor.system("tests"), room=hot_room, seconds=7)
+    services.chatroom_lockdown_configure(
+        actor=Actor.system("tests"),
+        room=hot_room,
+        slow_mode_seconds=60,
+        mute_viewers=True,
+        hold_new_users_minutes=10,
+    )
+    ana, bob = (Actor.staff(factories.StaffUserFactory(username=n)) for n in ("ana", "bob"))
+    jobs = []
+    for i in range(10):
+        actor = ana if i % 2 else bob
+        jobs.append(lambda a=actor: services.chatroom_lockdown_start(actor=a, room=hot_room))
+        jobs.append(lambda a=actor: services.chatroom_lockdown_end(actor=a, room=hot_room))
+
+    results = run_together(jobs)
+    services.chatroom_lockdown_end(actor=ana, room=hot_room)
+
+    changes = sum(changed for _lockdown, changed in results)
+    rows = list(
+        AuditLogEntry.objects.filter(action__in=[AuditAction.LOCKDOWN_ON, AuditAction.LOCKDOWN_OFF])
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert rows[::2] == [AuditAction.LOCKDOWN_ON] * len(rows[::2])
+    assert rows[1::2] == [AuditAction.LOCKDOWN_OFF] * len(rows[1::2])
+    assert len(rows) in (changes, changes + 1)  # + the final "off" if one was still needed
+    room = Chatroom.objects.get(pk=hot_room.pk)
+    assert (room.slow_mode_seconds, room.muted, room.new_user_hold_minutes) == (7, False, 0)
