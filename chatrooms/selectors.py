@@ -26,6 +26,7 @@ from chatrooms.models import (
     PollOption,
     PollStatus,
     Role,
+    RoomLockdown,
 )
 
 
@@ -549,6 +550,12 @@ def audit_log_queryset(
 
 def api_key_queryset() -> QuerySet:
     return ApiKey.objects.select_related("created_by")
+
+
+def room_lockdown(*, room: Chatroom) -> RoomLockdown:
+    """The room's lockdown (its bundle, and its state while on); an unsaved one with the
+    default bundle if nobody has used or edited it yet. One query."""
+    return RoomLockdown.objects.filter(room=room).first() or RoomLockdown(room=room)
 
 
 def console_pinned_messages(*, room: Chatroom) -> list[PinnedMessage]:

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from chatrooms.models import (
+    MAX_NEW_USER_HOLD_MINUTES,
     MAX_SLOW_MODE_SECONDS,
     AuditAction,
     AuditSource,
@@ -145,6 +146,31 @@ class SlowModeForm(forms.Form):
         max_value=MAX_SLOW_MODE_SECONDS,
         help_text=f"Viewers may send one message per this many seconds; 0 turns slow mode "
         f"off (at most {MAX_SLOW_MODE_SECONDS}). Admins are not slowed.",
+    )
+
+
+class LockdownForm(forms.Form):
+    on = on_off_field(label="Lockdown")
+
+
+class LockdownBundleForm(forms.Form):
+    """What one click on "Lockdown" applies (lockdown only ever tightens a setting)."""
+
+    slow_mode_seconds = forms.IntegerField(
+        label="Slow mode (seconds)",
+        min_value=0,
+        max_value=MAX_SLOW_MODE_SECONDS,
+        help_text="At least this slow during lockdown; 0 leaves slow mode as it is.",
+    )
+    mute_viewers = forms.BooleanField(
+        label="Mute viewers", required=False, help_text="Only admins may send during lockdown."
+    )
+    hold_new_users_minutes = forms.IntegerField(
+        label="Hold new users (minutes)",
+        min_value=0,
+        max_value=MAX_NEW_USER_HOLD_MINUTES,
+        help_text="Users whose first session in the room is younger than this may not send; "
+        "0 holds nobody.",
     )
 
 

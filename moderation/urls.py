@@ -58,6 +58,12 @@ urlpatterns = [
     path(room_path + "viewer-info/", room.room_viewer_info, name="room_viewer_info"),
     path(room_path + "counters/", room.room_counters, name="room_counters"),
     path(room_path + "slow-mode/", room.room_slow_mode, name="room_slow_mode"),
+    path(room_path + "lockdown/", room.room_lockdown, name="room_lockdown"),
+    path(
+        room_path + "lockdown/settings/",
+        room.room_lockdown_settings,
+        name="room_lockdown_settings",
+    ),
     path(room_path + "label/", room.room_label, name="room_label"),
     path(room_path + "reports/", room.room_report, name="room_report"),
     path(room_path + "users/block/", room.user_block, name="user_block"),

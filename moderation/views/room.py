@@ -27,6 +27,8 @@ from moderation.forms import (
     CountersForm,
     EndSessionsForm,
     LabelForm,
+    LockdownBundleForm,
+    LockdownForm,
     MessageForm,
     MuteForm,
     PollForm,
@@ -93,6 +95,7 @@ def room_detail(request, room_id):
     )
     counters = selectors.console_counters(room=room)
     reports = report_selectors.room_reports(room=room)
+    lockdown = selectors.room_lockdown(room=room)
     for report in reports:
         # A fresh signed link at each page view (CHATROOM_REPORT_LINK_TTL).
         report.download_url = report_links.path(report) if report.file else ""
@@ -113,6 +116,9 @@ def room_detail(request, room_id):
             "active_poll": next((p for p in polls if p.status == PollStatus.ACTIVE), None),
             "poll_form": PollForm(),
             "slow_mode_form": SlowModeForm(initial={"seconds": room.slow_mode_seconds}),
+            "lockdown": lockdown,
+            "lockdown_summary": lockdown_summary(room),
+            "lockdown_form": LockdownBundleForm(),
             "counters_form": CountersForm(
                 initial={"keys": ", ".join(c.key for c in counters if not c.disabled)}
             ),
@@ -258,6 +264,57 @@ def room_slow_mode(request, room_id):
         return "Slow mode is off."
 
     return form_action(request, SlowModeForm, update, back=room_url(room))
+
+
+def lockdown_summary(room: Chatroom) -> str:
+    """What lockdown has the room doing, in the banner's words."""
+    parts = []
+    if room.slow_mode_seconds:
+        parts.append(f"slow mode {room.slow_mode_seconds} s")
+    if room.muted:
+        parts.append("viewers muted")
+    if room.new_user_hold_minutes:
+        parts.append(f"new users held {room.new_user_hold_minutes} min")
+    return ", ".join(parts) or "no setting tightened"
+
+
+@moderator_required
+@require_POST
+def room_lockdown(request, room_id):
+    """One click on or off. Moderators may use it, as Twitch mods use Shield Mode; room
+    admins edit what it applies (``room_lockdown_settings``)."""
+    room = room_or_404(room_id)
+
+    def toggle(data):
+        actor = staff_actor(request)
+        if data["on"]:
+            lockdown, changed = services.chatroom_lockdown_start(actor=actor, room=room)
+            if not changed:
+                return Already(
+                    "Lockdown is already on: "
+                    + acted_by(lockdown.started_by_name, lockdown.started_at)
+                    + "."
+                )
+            room.refresh_from_db()
+            return f"Lockdown is on: {lockdown_summary(room)}."
+        lockdown, changed = services.chatroom_lockdown_end(actor=actor, room=room)
+        if not changed:
+            return Already("Lockdown is already off.")
+        return "Lockdown is off: the room's settings from before are back."
+
+    return form_action(request, LockdownForm, toggle, back=room_url(room))
+
+
+@room_admin_required
+@require_POST
+def room_lockdown_settings(request, room_id):
+    room = room_or_404(room_id)
+
+    def update(data):
+        services.chatroom_lockdown_configure(actor=staff_actor(request), room=room, **data)
+        return "Saved the lockdown settings; they apply the next time lockdown is turned on."
+
+    return form_action(request, LockdownBundleForm, update, back=room_url(room))
 
 
 @room_admin_required

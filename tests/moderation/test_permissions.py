@@ -28,6 +28,8 @@ VIEWS = [
     ("room_poll_results", "room", "get", MODERATE),
     ("room_realtime", "room", "get", MODERATE),
     ("room_mute", "room", "post", MODERATE),
+    # Twitch lets mods use Shield Mode; only room admins edit what it applies.
+    ("room_lockdown", "room", "post", MODERATE),
     ("user_block", "room", "post", MODERATE),
     ("user_unblock", "room", "post", MODERATE),
     ("message_pin", "room", "post", MODERATE),
@@ -55,6 +57,7 @@ VIEWS = [
     ("room_counters", "room", "post", ADMINISTER),
     ("room_label", "room", "post", ADMINISTER),
     ("room_slow_mode", "room", "post", ADMINISTER),
+    ("room_lockdown_settings", "room", "post", ADMINISTER),
     ("user_sessions_end", "room", "post", ADMINISTER),
     ("room_sessions_end", "room", "post", ADMINISTER),
     ("api_keys", "", "get", ADMINISTER),

@@ -190,8 +190,8 @@ def test_the_room_page_runs_a_fixed_number_of_queries(
 ):
     # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 the room,
     # 6 pinned messages, 7 polls, 8 their options, 9 the feed, 10 blocks of the feed's
-    # senders, 11 the blocked list, 12 counters, 13 reports.
-    queries = 13
+    # senders, 11 the blocked list, 12 counters, 13 reports, 14 the lockdown.
+    queries = 14
 
     def fill(count):
         for _ in range(count):
