@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from chatrooms import services
+from chatrooms import selectors, services
 from chatrooms.auth import Actor
 from chatrooms.errors import ApiError
 from chatrooms.models import (
@@ -243,6 +243,8 @@ class ChatroomAdmin(ScalableAdmin):
         "batch_window",
         "created_at",
         "updated_at",
+        "new_user_hold_minutes",
+        "lockdown_state",
     ]
     fieldsets = [
         (
@@ -259,6 +261,7 @@ class ChatroomAdmin(ScalableAdmin):
                 ]
             },
         ),
+        ("Lockdown", {"fields": ["lockdown_state", "new_user_hold_minutes"]}),
         (
             "Viewer info",
             {
@@ -275,7 +278,43 @@ class ChatroomAdmin(ScalableAdmin):
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
     inlines = [CustomCounterInline, ActiveBlockInline, PinnedMessageInline]
-    actions = ["mute", "unmute", "activate", "deactivate", "end_sessions"]
+    actions = [
+        "mute",
+        "unmute",
+        "lockdown_on",
+        "lockdown_off",
+        "activate",
+        "deactivate",
+        "end_sessions",
+    ]
+
+    @admin.display(description="Lockdown")
+    def lockdown_state(self, obj):
+        """On or off; while on, who turned it on, when, and what it saved; the bundle.
+        (Turned on and off by the actions below, the console, or nobody else.)"""
+        if obj is None or obj.pk is None:
+            return "-"
+        lockdown = selectors.room_lockdown(room=obj)
+        bundle = (
+            f"applies slow mode {lockdown.slow_mode_seconds} s, "
+            f"{'mutes viewers' if lockdown.mute_viewers else 'no mute'}, "
+            f"holds new users {lockdown.hold_new_users_minutes} min"
+        )
+        if not lockdown.active:
+            return f"Off ({bundle})"
+        return (
+            f"On since {lockdown.started_at:%Y-%m-%d %H:%M:%S %Z} by "
+            f"{lockdown.started_by_name or '?'}; settings from before: {lockdown.previous} "
+            f"({bundle})"
+        )
+
+    @admin.action(description="Lock down selected rooms")
+    def lockdown_on(self, request, queryset):
+        self._bulk(request, queryset, "Locked down", services.chatroom_lockdown_start)
+
+    @admin.action(description="Lift lockdown of selected rooms")
+    def lockdown_off(self, request, queryset):
+        self._bulk(request, queryset, "Lifted lockdown of", services.chatroom_lockdown_end)
 
     def save_model(self, request, obj, form, change):
         actor = admin_actor(request)

@@ -123,6 +123,24 @@ def test_mute_action_is_audited(admin_client, room, superuser):
     assert entry.actor_kind == "staff"
 
 
+def test_lockdown_actions_turn_it_on_and_off_and_the_room_page_shows_it(admin_client, room):
+    changelist = reverse("admin:chatrooms_chatroom_changelist")
+    change = reverse("admin:chatrooms_chatroom_change", args=[room.pk])
+    assert "Off (applies slow mode 30 s" in admin_client.get(change).content.decode()
+
+    admin_client.post(changelist, {"action": "lockdown_on", "_selected_action": [str(room.pk)]})
+
+    room.refresh_from_db()
+    assert room.slow_mode_seconds == 30 and room.new_user_hold_minutes == 10
+    entry = AuditLogEntry.objects.get(action=AuditAction.LOCKDOWN_ON)
+    assert entry.source == AuditSource.ADMIN
+    html = admin_client.get(change).content.decode()
+    assert f"by {entry.actor_name}; settings from before:" in html
+    admin_client.post(changelist, {"action": "lockdown_off", "_selected_action": [str(room.pk)]})
+    room.refresh_from_db()
+    assert (room.slow_mode_seconds, room.new_user_hold_minutes) == (0, 0)
+
+
 def test_block_from_admin_then_unblock_action(admin_client, room):
     response = admin_client.post(
         reverse("admin:chatrooms_blockeduser_add"),
