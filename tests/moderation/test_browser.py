@@ -13,6 +13,7 @@ without it these tests skip and say so.
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -466,3 +467,41 @@ def test_the_user_card_and_purge_work_without_javascript(console_live_server, ne
     page.get_by_role("button", name="Purge messages").click()
     expect(page.locator(".flash")).to_contain_text("Deleted 1 message from Ben")
     expect(page.locator(".ucard-msg del")).to_have_text("BUY CHEAP FOLLOWERS")
+
+
+def test_a_moderator_turns_lockdown_on_and_off(console_live_server, new_page, live_room, tmp_path):
+    base = console_live_server.url
+    room, moderator, api_key = live_room
+    services.chatroom_lockdown_configure(
+        actor=Actor.system("tests"),
+        room=room,
+        slow_mode_seconds=30,
+        mute_viewers=True,
+        hold_new_users_minutes=10,
+    )
+    page = new_page()
+    sign_in(page, base, moderator.username)
+    page.goto(base + reverse("moderation:room", kwargs={"room_id": room.pk}))
+    page.screenshot(
+        path=str(tmp_path / "lockdown-off.png"), clip={"x": 0, "y": 0, "width": 1360, "height": 300}
+    )
+
+    page.get_by_role("button", name="Lockdown", exact=True).click()
+
+    banner = page.locator("#lockdown-banner")
+    expect(banner).to_contain_text("Lockdown on since")
+    expect(banner).to_contain_text("by mia — slow mode 30 s, viewers muted, new users held 10 min")
+    page.screenshot(path=str(tmp_path / "lockdown-on.png"), full_page=False)
+    # A viewer who joins now is held (and the room is muted anyway): the API refuses.
+    token = viewer_token(base, api_key, room.pk, "newcomer")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        api(base, "chatrooms/messages", token, {"type": "TEXT", "text_message": {"text": "hi"}})
+    assert refused.value.code == 400
+
+    banner.get_by_role("button", name="Turn off lockdown").click()
+
+    expect(page.locator(".flash")).to_contain_text("Lockdown is off")
+    expect(page.locator("#lockdown-banner")).to_have_count(0)
+    expect(page.get_by_role("button", name="Lockdown", exact=True)).to_be_visible()
+    room.refresh_from_db()
+    assert (room.slow_mode_seconds, room.muted, room.new_user_hold_minutes) == (0, False, 0)
