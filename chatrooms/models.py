@@ -731,6 +731,11 @@ class ChatSession(models.Model):
                 condition=Q(revoked_at__isnull=True),
                 name="chatrooms_session_key_idx",
             ),
+            # Holding new users (lockdown): a sender's first session in the room, revoked
+            # or not, read from the index alone (services._held_new_users).
+            models.Index(
+                fields=["room", "subject", "created_at"], name="chatrooms_session_first_idx"
+            ),
         ]
 
     def __str__(self) -> str:

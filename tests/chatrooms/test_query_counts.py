@@ -13,6 +13,7 @@ from chatrooms.models import (
     AuditAction,
     AuditSource,
     Chatroom,
+    ChatSession,
     InteractionType,
     PollStatus,
     Role,
@@ -174,6 +175,41 @@ def test_a_slow_mode_batch_send_query_count_does_not_grow(
         # SEND_QUERIES, plus: one conditional upsert that takes the free slots of all
         # the senders at once; one read of the slots that were not free, for the
         # seconds each sender has to wait.
+        result = services.messages_send(room=room, incoming=incoming)
+
+    assert len(result.stored) == n
+    assert len(result.refused) == n
+
+
+@pytest.mark.parametrize("n", [1, BATCH])
+def test_a_batch_send_holding_new_users_query_count_does_not_grow(
+    room, n, system_actor, django_assert_num_queries
+):
+    # Lockdown with only the hold, so the count is the hold's alone.
+    services.chatroom_lockdown_configure(
+        actor=system_actor,
+        room=room,
+        slow_mode_seconds=0,
+        mute_viewers=False,
+        hold_new_users_minutes=10,
+    )
+    services.chatroom_lockdown_start(actor=system_actor, room=room)
+    room = Chatroom.objects.get(pk=room.pk)
+    # n viewers who joined an hour ago, and n who have just joined.
+    for i in range(n):
+        ChatSession.objects.create(
+            room=room,
+            subject=f"old{i}",
+            device_id="d",
+            role="ROLE_VIEWER",
+            key_id="k",
+            created_at=timezone.now() - timedelta(hours=1),
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
+    incoming = batch_of_senders([f"old{i}" for i in range(n)] + [f"new{i}" for i in range(n)])
+
+    with django_assert_num_queries(SEND_QUERIES + 1):
+        # SEND_QUERIES, plus one read of the first session of every sender at once.
         result = services.messages_send(room=room, incoming=incoming)
 
     assert len(result.stored) == n
