@@ -127,3 +127,12 @@ def test_a_bundle_out_of_range_is_refused(room_admin_client, room, page, data):
 
 def test_moderators_do_not_see_the_bundle_form(moderator_client, room, page):
     assert b"lockdown-settings" not in moderator_client.get(page).content
+
+
+def test_the_audit_log_lists_lockdown_on_and_off(moderator_client, room, page):
+    moderator_client.submit(url("room_lockdown", room), {"on": "1"}, page=page)
+    moderator_client.submit(url("room_lockdown", room), {"on": "0"}, page=page)
+
+    html = moderator_client.get(reverse("moderation:audit") + f"?room={room.pk}").content.decode()
+
+    assert "Lockdown turned on" in html and "Lockdown turned off" in html
