@@ -502,6 +502,43 @@ class SlowModeOutput(serializers.Serializer):
     slow_mode = SlowModeInput()
 
 
+class LockdownInput(serializers.Serializer):
+    active = StrictBooleanField(
+        help_text="true applies the room's saved lockdown bundle (set in the console); "
+        "false puts back the settings from before."
+    )
+
+
+class UpdateLockdownInput(serializers.Serializer):
+    lockdown = LockdownInput()
+    action_taker = ChatroomUserInput(required=False)
+
+
+class LockdownStateOutput(serializers.Serializer):
+    active = serializers.BooleanField()
+    started_at = serializers.CharField(
+        allow_null=True, help_text="When it was turned on (null while off)."
+    )
+    new_user_hold_minutes = serializers.IntegerField(
+        help_text="Users whose first session in the room is younger than this may not "
+        "send (0: nobody is held); 400, code 9, reason NEW_USER_HELD."
+    )
+
+
+class LockdownOutput(serializers.Serializer):
+    lockdown = LockdownStateOutput()
+
+
+def render_lockdown(room, lockdown) -> dict:
+    return {
+        "lockdown": {
+            "active": lockdown.active,
+            "started_at": format_timestamp(lockdown.started_at) if lockdown.active else None,
+            "new_user_hold_minutes": room.new_user_hold_minutes,
+        }
+    }
+
+
 class PollOptionInput(serializers.Serializer):
     id = StrictUUIDField(
         required=False,

@@ -31,6 +31,7 @@ urlpatterns = [
     path("chatrooms/tokens:refresh", views.RefreshTokenView.as_view(), name="refresh-token"),
     path("chatrooms/viewer-infos", views.ViewerInfoView.as_view(), name="viewer-info"),
     path("chatrooms/slow-mode", views.SlowModeView.as_view(), name="slow-mode"),
+    path("chatrooms/lockdown", views.LockdownView.as_view(), name="lockdown"),
     path("chatrooms/users", views.UpdateUserView.as_view(), name="users"),
     path("chatrooms/users:block", views.BlockView.as_view(), name="block"),
     path("chatrooms/users:unblock", views.UnblockView.as_view(), name="unblock"),

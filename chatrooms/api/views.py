@@ -514,6 +514,48 @@ class SlowModeView(ApiView):
         return Response({"slow_mode": {"seconds": room.slow_mode_seconds}})
 
 
+class LockdownView(ApiView):
+    """`/chatrooms/lockdown` (extension): read (any token) and turn on or off (admin
+    token) the token's room's lockdown. The bundle it applies is edited in the console."""
+
+    def get_permissions(self):
+        return [IsChatroomAdmin()] if self.request.method == "PUT" else [HasChatroomToken()]
+
+    @extend_schema(
+        operation_id="ChatroomExtension_GetChatroomLockdown",
+        summary="Get lockdown (extension)",
+        description="Whether the room is in lockdown, since when, and for how many minutes "
+        "new users are held (0: nobody).",
+        responses=responses(s.LockdownOutput),
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def get(self, request):
+        room = Chatroom.objects.get(pk=self.room.pk)
+        return Response(s.render_lockdown(room, selectors.room_lockdown(room=room)))
+
+    @extend_schema(
+        operation_id="ChatroomExtension_UpdateChatroomLockdown",
+        summary="Turn lockdown on or off (extension)",
+        description="On applies the room's saved bundle (slow mode, mute, hold new users; "
+        "it only tightens); off puts back exactly the settings from before. Turning it on "
+        "(or off) when it already is changes nothing. Audited.",
+        request=s.UpdateLockdownInput,
+        responses=responses(s.LockdownOutput),
+        tags=["Extensions"],
+        extensions=EXTENSION,
+    )
+    def put(self, request):
+        data = self.validated(s.UpdateLockdownInput)
+        actor = self.actor_named(data, "action_taker")
+        if data["lockdown"]["active"]:
+            lockdown, _ = services.chatroom_lockdown_start(actor=actor, room=self.room)
+        else:
+            lockdown, _ = services.chatroom_lockdown_end(actor=actor, room=self.room)
+        room = Chatroom.objects.get(pk=self.room.pk)
+        return Response(s.render_lockdown(room, lockdown))
+
+
 # --- Reports ---------------------------------------------------------------------------
 
 

@@ -218,6 +218,7 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/chatrooms/polls", Credential.TOKEN, other_room_status=200),
     Endpoint("GET", "/chatrooms/slow-mode", Credential.TOKEN, other_room_status=200),
+    Endpoint("GET", "/chatrooms/lockdown", Credential.TOKEN, other_room_status=200),
     Endpoint(
         "POST",
         "/chatrooms/polls/{active_poll}:vote",
@@ -256,6 +257,13 @@ ENDPOINTS = [
         "/chatrooms/slow-mode",
         Credential.ADMIN,
         lambda s: {"slow_mode": {"seconds": 30}, "action_taker": ACTION_TAKER},
+        other_room_status=200,
+    ),
+    Endpoint(
+        "PUT",
+        "/chatrooms/lockdown",
+        Credential.ADMIN,
+        lambda s: {"lockdown": {"active": True}, "action_taker": ACTION_TAKER},
         other_room_status=200,
     ),
     Endpoint(

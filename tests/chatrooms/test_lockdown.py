@@ -305,3 +305,40 @@ def test_the_worker_drops_held_users_messages_and_counts_them(held_room):
     assert worker.stats["stored"] == 2
     assert worker.stats[f"refused_{HELD}"] == 1
     assert sorted(ChatMessage.objects.values_list("user_id", flat=True)) == ["host", "old-hand"]
+
+
+# --- The API extension ------------------------------------------------------------------------
+
+
+def test_an_admin_token_turns_lockdown_on_and_off_over_the_api(
+    room, admin_token_client, viewer_token_client
+):
+    url = f"{B}/chatrooms/lockdown"
+    assert viewer_token_client.get(url).json() == {
+        "lockdown": {"active": False, "started_at": None, "new_user_hold_minutes": 0}
+    }
+
+    on = admin_token_client.put(url, {"lockdown": {"active": True}}, format="json")
+
+    assert on.status_code == 200
+    body = on.json()["lockdown"]
+    assert body["active"] is True and body["started_at"]
+    assert body["new_user_hold_minutes"] == LOCKDOWN_DEFAULT_HOLD_MINUTES
+    assert viewer_token_client.get(url).json() == on.json()
+    entry = AuditLogEntry.objects.get(action=AuditAction.LOCKDOWN_ON)
+    assert entry.actor_id == "admin-1"
+    assert reason(send(viewer_token_client).json()) == HELD
+
+    off = admin_token_client.put(url, {"lockdown": {"active": False}}, format="json")
+
+    assert off.json()["lockdown"]["active"] is False
+    assert settings_of(room) == {"slow_mode_seconds": 0, "muted": False, "new_user_hold_minutes": 0}
+
+
+def test_a_viewer_token_cannot_turn_lockdown_on(room, viewer_token_client):
+    response = viewer_token_client.put(
+        f"{B}/chatrooms/lockdown", {"lockdown": {"active": True}}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert not RoomLockdown.objects.exists()
