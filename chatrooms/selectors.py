@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.db.models.query import RawQuerySet
+from django.utils import timezone
 
 from chatrooms.models import (
     ApiKey,
@@ -225,7 +226,9 @@ def message_list(
     alone. Only when such rows thin a batch out does the next, larger batch
     continue after it; usually a page is two queries.
     """
-    filters = Q()
+    # Messages older than the room's ttl have left history, deleted or not yet
+    # (chatrooms.housekeeping deletes them): a bound on the indexes' received_at column.
+    filters = Q(received_at__gte=timezone.now() - room.message_ttl)
     if before_at is not None:
         filters &= Q(received_at__lt=before_at)
     if after_at is not None:

@@ -564,3 +564,20 @@ CHATROOM_REPORT_LINK_TTL = timedelta(seconds=env_int("CHATROOM_REPORT_LINK_TTL_S
 CHATROOM_REPORT_RETENTION = timedelta(
     seconds=env_int("CHATROOM_REPORT_RETENTION_SECONDS", 7 * 86400)
 )
+
+# --- Housekeeping (chatrooms.housekeeping; docs/deploy.md, "Housekeeping") -----------
+# How often the realtime worker runs a pass (0: never; then run `manage.py housekeeping`
+# from a timer instead).
+CHATROOM_HOUSEKEEPING_INTERVAL = timedelta(
+    seconds=env_int("CHATROOM_HOUSEKEEPING_INTERVAL_SECONDS", 60)
+)
+# Rows per DELETE statement (each its own transaction).
+CHATROOM_HOUSEKEEPING_BATCH = env_int("CHATROOM_HOUSEKEEPING_BATCH", 5000)
+# How long the task queue's finished rows are kept.
+CHATROOM_TASK_RESULT_RETENTION = timedelta(
+    seconds=env_int("CHATROOM_TASK_RESULT_RETENTION_SECONDS", 14 * 86400)
+)
+# A report still RUNNING this long after it was requested is marked FAILED.
+CHATROOM_REPORT_STUCK_AFTER = timedelta(
+    seconds=env_int("CHATROOM_REPORT_STUCK_AFTER_SECONDS", 6 * 3600)
+)
