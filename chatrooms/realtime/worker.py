@@ -8,6 +8,9 @@ loop rolls counts up for rooms with pending increments or ballots, releases expi
 timed blocks (``services.blocks_release_expired``), and turns the broker's presence
 reports into viewer counts. About once a second it also seals the audit log's new
 entries into its hash chain (``chatrooms.auditchain.seal``).
+A thread of its own runs a housekeeping pass every CHATROOM_HOUSEKEEPING_INTERVAL
+(``chatrooms.housekeeping``: messages past their room's ttl, spent tokens and rows), so
+that a long pass never holds up the messages.
 
 Faults: while PostgreSQL is away the loop backs off and keeps what it has received,
 up to CHATROOM_REALTIME_BUFFER_MESSAGES (then drops, counted); every message has its
@@ -40,7 +43,7 @@ from django.utils import timezone
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
 
-from chatrooms import auditchain, services
+from chatrooms import auditchain, housekeeping, services
 from chatrooms.errors import ApiError
 from chatrooms.models import Chatroom, CounterIncrement, Poll, PollBallot
 from chatrooms.realtime import ingest, publisher, topics
@@ -195,6 +198,8 @@ class Worker:
         self.connection.start()
         logger.info("realtime worker started: %s", topics.ingest_subscription())
         last_scan = last_stats = last_seal = time.monotonic()
+        housekeeper = threading.Thread(target=self.housekeep, name="housekeeping", daemon=True)
+        housekeeper.start()
         try:
             while not self.stopping.is_set():
                 now = time.monotonic()
@@ -221,6 +226,7 @@ class Worker:
             self.log_stats()
             self.export_metrics()
             self.connection.stop()
+            housekeeper.join(30)
             connections.close_all()  # this thread's connections: the process may go on
             logger.info("realtime worker stopped")
 
@@ -373,6 +379,28 @@ class Worker:
             return
         self.stats["audit_sealed"] += sealed
         self.seal_backlog = sealed == SEAL_BATCH
+
+    def housekeep(self) -> None:
+        """Every CHATROOM_HOUSEKEEPING_INTERVAL (read each time; 0 turns it off), one
+        housekeeping pass; on PostgreSQL one worker at a time runs it (an advisory lock),
+        the others skip. A failure is logged and retried at the next interval."""
+        last = time.monotonic()
+        while not self.stopping.wait(TICK_SECONDS * 5):
+            interval = settings.CHATROOM_HOUSEKEEPING_INTERVAL.total_seconds()
+            if interval <= 0 or time.monotonic() - last < interval:
+                continue
+            last = time.monotonic()
+            try:
+                counts = housekeeping.housekeeping_run()
+            except Exception:  # the database away, or a bug: the next pass tries again
+                logger.exception("housekeeping pass failed")
+                self.stats["housekeeping_errors"] += 1
+                close_old_connections()
+                continue
+            for kind, n in counts.items():
+                if n:
+                    self.stats[f"housekeeping_{kind}"] += n
+        connections.close_all()  # this thread's
 
     def report_viewers(self) -> None:
         """The broker's counts of connected clients, at most once per interval per room,

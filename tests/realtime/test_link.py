@@ -271,6 +271,27 @@ def test_the_worker_releases_expired_blocks(worker, room, system_actor):
     assert worker.stats["blocks_released"] == 1
 
 
+def test_the_worker_keeps_rooms_to_their_ttl(worker, room, settings):
+    # A pass every 0.1 s rather than every minute, so the test need not wait for one.
+    settings.CHATROOM_HOUSEKEEPING_INTERVAL = timedelta(seconds=0.1)
+    room.message_ttl = timedelta(hours=1)
+    room.save(update_fields=["message_ttl"])
+    old = ChatMessage.objects.create(
+        room=room,
+        type=InteractionType.TEXT,
+        text="old",
+        sent_at=timezone.now(),
+        received_at=timezone.now() - timedelta(hours=2),
+    )
+    fresh = ChatMessage.objects.create(
+        room=room, type=InteractionType.TEXT, text="new", sent_at=timezone.now()
+    )
+
+    wait_for(lambda: not ChatMessage.objects.filter(pk=old.pk).exists())
+    assert ChatMessage.objects.filter(pk=fresh.pk).exists()
+    wait_for(lambda: worker.stats["housekeeping_messages"] == 1)
+
+
 def test_one_way_rooms_send_viewers_messages_to_admins_only(worker, room, chat_clients):
     room.mode = ChatMode.ONE_WAY
     room.save(update_fields=["mode"])
