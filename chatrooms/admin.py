@@ -1,6 +1,8 @@
 """Django admin for every chat model, built for tables with millions of rows.
 
-No changelist counts the whole table (``show_full_result_count = False``), a
+No changelist counts the whole table: ``show_full_result_count = False`` skips
+the second count, and the big tables' paginator (``EstimatedCountPaginator``) takes
+an unfiltered changelist's count from PostgreSQL's statistics. A
 search term that is a UUID becomes an indexed equality lookup instead of a
 ``LIKE`` over the table, and every write (forms and actions alike) goes
 through ``chatrooms.services`` so it is checked and audited like any other.
@@ -10,10 +12,13 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -30,6 +35,7 @@ from chatrooms.models import (
     Chatroom,
     ChatSession,
     ChatStatus,
+    CounterIncrement,
     CustomCounter,
     PinnedMessage,
     Poll,
@@ -38,6 +44,7 @@ from chatrooms.models import (
     PollStatus,
     PollType,
     PollVote,
+    RefreshToken,
 )
 
 INLINE_ROWS = 50
@@ -45,6 +52,39 @@ INLINE_ROWS = 50
 
 def admin_actor(request) -> Actor:
     return Actor.staff(request.user, source=AuditSource.ADMIN)
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator that does not count a big table to show its first page.
+
+    Unfiltered, on PostgreSQL, the count is the planner's estimate of the table's rows
+    (``pg_class.reltuples``, kept by ANALYZE and autovacuum: no table read). When the
+    estimate is missing (-1: never analyzed) or small, at most ``EXACT_UP_TO`` rows
+    are counted (``SELECT COUNT(*) FROM (SELECT ... LIMIT n)``), so a small table's
+    count is exact and a big one that was never analyzed costs one bounded index or
+    heap scan, never the whole table. A filtered or searched changelist, and SQLite,
+    count exactly (a filter's rows are usually few; they have their own indexes).
+    """
+
+    EXACT_UP_TO = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        database = connections[queryset.db]
+        if database.vendor != "postgresql" or queryset.query.where:
+            return super().count
+        with database.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                [database.ops.quote_name(queryset.model._meta.db_table)],
+            )
+            row = cursor.fetchone()
+        estimate = row[0] if row else -1
+        if estimate >= self.EXACT_UP_TO:
+            return estimate
+        # Exact below the bound, whatever a stale estimate says; the bound above it.
+        return queryset.order_by().values("pk")[: self.EXACT_UP_TO].count()
 
 
 class ScalableAdmin(admin.ModelAdmin):
@@ -717,6 +757,7 @@ class PollOptionAdmin(ReadOnlyAdmin):
 
 @admin.register(PollBallot)
 class PollBallotAdmin(ReadOnlyAdmin):
+    paginator = EstimatedCountPaginator
     list_display = ["voter_key", "voter_custom_name", "poll", "cast_at"]
     list_select_related = ["poll"]
     search_fields = ["voter_key", "voter_id", "voter_custom_name"]
@@ -725,9 +766,23 @@ class PollBallotAdmin(ReadOnlyAdmin):
 
 @admin.register(PollVote)
 class PollVoteAdmin(ReadOnlyAdmin):
+    paginator = EstimatedCountPaginator
     list_display = ["ballot", "option", "poll"]
     list_select_related = ["ballot", "option", "poll"]
     uuid_search_fields = ("poll_id", "option_id")
+
+
+@admin.register(CounterIncrement)
+class CounterIncrementAdmin(ReadOnlyAdmin):
+    """Increments waiting to be rolled up (applied: no) and those already added (kept
+    until housekeeping deletes them)."""
+
+    paginator = EstimatedCountPaginator
+    list_display = ["created_at", "room", "key", "value", "applied"]
+    list_select_related = ["room"]
+    list_filter = ["applied"]
+    search_fields = ["key"]
+    uuid_search_fields = ("room_id",)
 
 
 # --- Messages and the log -----------------------------------------------------------
@@ -748,6 +803,7 @@ class DeletedFilter(admin.SimpleListFilter):
 
 @admin.register(ChatMessage)
 class ChatMessageAdmin(ReadOnlyAdmin):
+    paginator = EstimatedCountPaginator
     list_display = [
         "received_at",
         "type",
@@ -788,6 +844,7 @@ class ChatMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditLogEntry)
 class AuditLogEntryAdmin(ReadOnlyAdmin):
+    paginator = EstimatedCountPaginator
     list_display = [
         "sequence",
         "created_at",
@@ -834,6 +891,8 @@ class SessionStateFilter(admin.SimpleListFilter):
 class ChatSessionAdmin(ReadOnlyAdmin):
     """Who holds tokens for which room, minted by which key or staff user; revoke here."""
 
+    paginator = EstimatedCountPaginator
+
     list_display = [
         "created_at",
         "room",
@@ -862,6 +921,19 @@ class ChatSessionAdmin(ReadOnlyAdmin):
             for session in queryset.select_related("room")
         )
         self.message_user(request, f"Revoked {revoked} session(s).", messages.SUCCESS)
+
+
+@admin.register(RefreshToken)
+class RefreshTokenAdmin(ReadOnlyAdmin):
+    """Refresh tokens by session; revoke through their session. The hash is not shown."""
+
+    paginator = EstimatedCountPaginator
+    list_display = ["created_at", "room", "subject", "name", "role", "expires_at", "used_at"]
+    list_select_related = ["room"]
+    exclude = ["token_hash"]
+    search_fields = ["subject", "name"]
+    uuid_search_fields = ("session_id", "room_id")
+    ordering = ["-created_at"]
 
 
 # --- API keys ------------------------------------------------------------------------
