@@ -42,8 +42,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def gunicorn_url(transactional_db):
-    """gunicorn (4 workers x 8 threads) on the test database."""
+def gunicorn_url(transactional_db, tmp_path):
+    """gunicorn (4 workers x 8 threads) on the test database. Its log goes to a file: a
+    pipe nobody reads fills up (every 409 is a log line) and stalls the workers."""
     db = connection.settings_dict
     port = free_port()
     env = {
@@ -56,6 +57,7 @@ def gunicorn_url(transactional_db):
         "CHATROOM_BATCH_WINDOW_MS": "200",
         "CHATROOM_AUTH_FAILURE_LIMIT": "1000",
     }
+    log = (tmp_path / "gunicorn.log").open("w+")
     server = subprocess.Popen(
         [
             sys.executable,
@@ -73,9 +75,8 @@ def gunicorn_url(transactional_db):
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -87,12 +88,15 @@ def gunicorn_url(transactional_db):
                 break  # answering (401): up
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start:\n" + server.stdout.read()) from None
+                    raise RuntimeError(
+                        "gunicorn did not start:\n" + (tmp_path / "gunicorn.log").read_text()
+                    ) from None
                 time.sleep(0.2)
         yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 @pytest.fixture
