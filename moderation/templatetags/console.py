@@ -4,6 +4,7 @@ import json
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 
 from moderation.roles import can_administer, can_moderate
 
@@ -19,6 +20,19 @@ def percentage(votes: int, total: int) -> int:
 @register.filter
 def percent_of(votes, total) -> int:
     return percentage(votes or 0, total or 0)
+
+
+@register.filter
+def room_name(room) -> str:
+    """How the console names a room: its label, else the first 8 characters of its
+    id in monospace with the full id as the tooltip (rooms made through the API
+    without a `name` have no label)."""
+    if room is None:
+        return ""
+    if room.label:
+        return room.label
+    full = str(room.pk)
+    return format_html('<code class="room-short" title="{}">{}</code>', full, full[:8])
 
 
 @register.filter

@@ -150,7 +150,7 @@
     }
   });
 
-  // "Copy" buttons: data-copy names the element whose value to copy.
+  // "Copy" buttons: data-copy names the element whose value (or text) to copy.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;
     if (!button) {
@@ -160,9 +160,15 @@
     if (!source) {
       return;
     }
-    source.select();
+    var text = source.value;
+    if (typeof source.select === "function") {
+      source.select();
+    } else {
+      // Not a form field (a room id in a <code>): copy its text.
+      text = source.textContent.trim();
+    }
     if (navigator.clipboard) {
-      navigator.clipboard.writeText(source.value).then(function () {
+      navigator.clipboard.writeText(text).then(function () {
         button.textContent = "Copied";
       });
     }
