@@ -4,6 +4,7 @@ import json
 
 from django import template
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
 from moderation.roles import can_administer, can_moderate
@@ -35,15 +36,48 @@ def room_name(room) -> str:
     return format_html('<code class="room-short" title="{}">{}</code>', full, full[:8])
 
 
+def when_format(local, today) -> str:
+    """The `date` filter format for a time in a console list: the time alone for
+    today, day and time this year ("29 Nov 12:03"), the date for older years."""
+    if local.date() == today:
+        return "H:i"
+    if local.year == today.year:
+        return "j M H:i"
+    return "j M Y"
+
+
 @register.filter
 def when(value) -> str:
-    """A compact time: just the time for today, the date and time otherwise (UTC)."""
+    """A compact time in the project's time zone (settings.TIME_ZONE, stated once
+    per page by ``times_note``): "12:03" today, "29 Nov 12:03" this year,
+    "29 Nov 2025" before."""
     if value is None:
         return ""
     local = timezone.localtime(value)
-    if local.date() == timezone.localdate():
-        return local.strftime("%H:%M:%S")
-    return local.strftime("%Y-%m-%d %H:%M")
+    return date_format(local, when_format(local, timezone.localdate()))
+
+
+@register.filter
+def stamp(value) -> str:
+    """``when`` in a <time> element: machine-readable datetime, the full time to the
+    second (with the zone) as its tooltip."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        date_format(local, "c"),
+        date_format(local, "j M Y H:i:s T"),
+        when(value),
+    )
+
+
+@register.simple_tag
+def times_note() -> str:
+    """The one line per page that says which time zone its times are in."""
+    return format_html(
+        '<p class="times-note muted small">Times in {}.</p>', timezone.get_current_timezone_name()
+    )
 
 
 @register.filter
