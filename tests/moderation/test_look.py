@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chatrooms import services
-from chatrooms.models import Chatroom
+from chatrooms.models import Chatroom, PollStatus
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -78,3 +78,18 @@ def test_each_page_states_its_time_zone_once(superuser_client, system_actor, set
 
     assert html.count("Times in UTC.") == 1
     assert settings.TIME_ZONE == "UTC"
+
+
+def test_the_live_poll_is_shown_once_with_its_buttons(moderator_client):
+    room = factories.ChatroomFactory(label="Keynote")
+    live = factories.PollFactory(room=room, status=PollStatus.ACTIVE, question="Best talk?")
+    queued = factories.PollFactory(room=room, status=PollStatus.QUEUED, question="Next talk?")
+
+    page = moderator_client.get(reverse("moderation:room", args=[room.pk])).content.decode()
+
+    assert page.count("Best talk?</") == 1  # the live card's question, not a list row too
+    assert f'id="poll-{live.pk}"' not in page
+    assert f'id="poll-{queued.pk}"' in page
+    close = reverse("moderation:poll_change", args=[room.pk, live.pk])
+    assert page.count(f'action="{close}"') == 1
+    assert 'value="ACTION_CLOSE"' in page
