@@ -2,7 +2,8 @@
 
     SAVE_SCREENSHOTS=1 make test ARGS='tests/moderation/test_screenshots.py'
 
-writes docs/screenshots/rooms.png, room-active-poll.png, user-card.png and audit-log.png from
+writes docs/screenshots/rooms.png, room-active-poll.png, user-card.png, audit-log.png and
+rooms-phone.png (390 px wide) from
 a live event's worth of realistic data (all written through the services).
 Skipped unless SAVE_SCREENSHOTS=1, so the suite never rewrites tracked files.
 """
@@ -279,7 +280,21 @@ def test_save_screenshots(console_live_server, roles):
 
         page.goto(base + reverse("moderation:audit"))
         page.screenshot(path=str(OUT / "audit-log.png"), full_page=True)
+
+        # The rooms list on a phone: a list of cards.
+        phone = browser.new_context(
+            viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+        ).new_page()
+        phone.set_default_timeout(LIVE_TIMEOUT_MS)
+        sign_in(phone, base, moderator.username)
+        phone.screenshot(path=str(OUT / "rooms-phone.png"))
         browser.close()
 
-    for name in ("rooms.png", "room-active-poll.png", "user-card.png", "audit-log.png"):
+    for name in (
+        "rooms.png",
+        "room-active-poll.png",
+        "user-card.png",
+        "audit-log.png",
+        "rooms-phone.png",
+    ):
         assert (OUT / name).stat().st_size > 10_000
