@@ -531,8 +531,7 @@ class LockdownView(ApiView):
         extensions=EXTENSION,
     )
     def get(self, request):
-        room = Chatroom.objects.get(pk=self.room.pk)
-        return Response(s.render_lockdown(room, selectors.room_lockdown(room=room)))
+        return Response(s.render_lockdown(self.room, selectors.room_lockdown(room=self.room)))
 
     @extend_schema(
         operation_id="ChatroomExtension_UpdateChatroomLockdown",
