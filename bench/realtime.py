@@ -52,6 +52,7 @@ from bench.run import (  # noqa: E402
     children,
     create_database,
     database_url,
+    free_port,
     log,
     machine,
     manage,
@@ -59,12 +60,6 @@ from bench.run import (  # noqa: E402
 )
 
 API = "/bv/chatroom/v1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def now_iso() -> str:

@@ -29,6 +29,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -125,6 +126,12 @@ def log(message: str) -> None:
 
 
 # --- Processes ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
 
 
 def stop_group(process: subprocess.Popen, grace: float = 10) -> None:

@@ -25,10 +25,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Also used as serving.free_port / serving.stop_group by prod_check and the tests.
+from bench.run import HOST, free_port, stop_group
+
 ROOT = Path(__file__).resolve().parent.parent
 SITE_CONF = ROOT / "deploy" / "nginx" / "chatroom.conf"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
-HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 
 
@@ -37,12 +39,6 @@ def nginx_binary() -> str | None:
     if found:
         return found
     return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -66,20 +62,6 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
-    """Stop a process started with start_new_session=True, and everything it started."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
