@@ -8,6 +8,7 @@ is logged, at most once a minute per process, instead of turning requests into 5
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 
@@ -109,3 +110,69 @@ def add_many(amounts: Mapping[str, int], timeout: int) -> dict[str, int] | None:
     except UNAVAILABLE as exc:
         _unavailable(exc)
         return None
+
+
+class PerVersion:
+    """Values computed from a room's rows at one version of the room (``state_version``,
+    ``revocation_version``), kept in this process: at most one per room, the newest asked
+    for, for at most ``rooms`` rooms and ``max_bytes`` of values (callers give each value's
+    size). A request asks with the version it has just read from the room row, so what it
+    gets was computed from rows read after that version was current: never older than the
+    request's own read of the room. A value may also end at a wall-clock time (``until``,
+    seconds since the epoch: a timed block's end changes the state without a write).
+
+    Unlike the shared cache, a hit costs no unpickling and no copy: a megabyte-sized
+    rendering is served as the same bytes object to every request."""
+
+    def __init__(self, *, rooms: int, max_bytes: int = 0):
+        self.rooms, self.max_bytes = rooms, max_bytes
+        self._entries: dict = {}  # key -> (version, value, until, size); oldest first
+        self._bytes = 0
+        self._lock = threading.Lock()
+        _per_version.append(self)
+
+    def get(self, key, version: int):
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != version:
+            return None
+        if entry[2] is not None and time.time() >= entry[2]:
+            return None
+        return entry[1]
+
+    def set(self, key, version: int, value, *, until: float | None = None, size: int = 0):
+        if self.max_bytes and size > self.max_bytes // 4:
+            return  # too big to keep here; the shared cache still has it
+        with self._lock:
+            current = self._entries.pop(key, None)
+            if current is not None:
+                self._bytes -= current[3]
+                if current[0] > version:  # a request that read a newer version stored it
+                    value, version, until, size = current[1], current[0], current[2], current[3]
+            self._entries[key] = (version, value, until, size)
+            self._bytes += size
+            while len(self._entries) > self.rooms or (
+                self.max_bytes and self._bytes > self.max_bytes
+            ):
+                oldest = next(iter(self._entries))
+                self._bytes -= self._entries.pop(oldest)[3]
+
+    def forget(self, room_id) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k == room_id or k[:1] == (room_id,)]:
+                self._bytes -= self._entries.pop(key)[3]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+_per_version: list[PerVersion] = []
+
+
+def forget_room(room_id) -> None:
+    """Drop what this process keeps of a room at any version: run after a commit that
+    changed it, so that a caller still holding the room object read before the change
+    (its old version) reads the rows again instead of reusing what that version had."""
+    for values in _per_version:
+        values.forget(room_id)

@@ -3,6 +3,7 @@ renders with the queries already made: no lazy loads in loops."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
+from chatrooms import caching
 from chatrooms.models import (
     ApiKey,
     AuditLogEntry,
@@ -165,6 +167,69 @@ def active_block_keys(
     return user_ids, device_ids
 
 
+# A room's active blocks and enabled counters, kept per state_version in this process:
+# every block, unblock and counter change bumps it in its own transaction
+# (services._state_changed), and a timed block's end is checked against the clock here.
+BLOCK_INDEX_MAX = 20_000  # rooms with more active blocks are asked each time
+_block_indexes = caching.PerVersion(rooms=1024)
+_counter_keys = caching.PerVersion(rooms=4096)
+_NO_INDEX = object()
+
+
+@dataclass(frozen=True)
+class BlockIndex:
+    """A room's active blocks at one state version: user id or device id -> when the
+    block ends (None: never)."""
+
+    users: dict
+    devices: dict
+
+    def blocked(self, user_id: str, device_id: str = "", *, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        for ends in (self.users.get(user_id, False), self.devices.get(device_id, False)):
+            if ends is None or (ends is not False and ends > now):
+                return True
+        return False
+
+
+def room_block_index(room: Chatroom) -> BlockIndex | None:
+    """The room's active blocks, in one query per state version and process; None for a
+    room with more than BLOCK_INDEX_MAX of them (callers then ask the database)."""
+    index = _block_indexes.get(room.pk, room.state_version)
+    if index is None:
+        rows = list(
+            BlockedUser.objects.active()
+            .filter(room=room)
+            .values_list("user_id", "device_id", "expires_at")[: BLOCK_INDEX_MAX + 1]
+        )
+        if len(rows) > BLOCK_INDEX_MAX:
+            index = _NO_INDEX
+        else:
+            users, devices = {}, {}
+            for user_id, device_id, expires_at in rows:
+                ends = None if expires_at is None else expires_at.timestamp()
+                users[user_id] = ends
+                if device_id:  # several blocks may name one device: the longest counts
+                    before = devices.get(device_id, False)
+                    longest = ends is None or before is None
+                    devices[device_id] = None if longest else max(ends, before or 0)
+            index = BlockIndex(users=users, devices=devices)
+        _block_indexes.set(room.pk, room.state_version, index)
+    return None if index is _NO_INDEX else index
+
+
+def enabled_counter_keys(room: Chatroom) -> frozenset[str]:
+    """The keys of the room's enabled counters: one query per state version and process
+    (services.custom_counters_update bumps it)."""
+    keys = _counter_keys.get(room.pk, room.state_version)
+    if keys is None:
+        keys = frozenset(
+            CustomCounter.objects.filter(room=room, disabled=False).values_list("key", flat=True)
+        )
+        _counter_keys.set(room.pk, room.state_version, keys)
+    return keys
+
+
 def viewer_page_queryset(
     *, room: Chatroom, viewer_id: str, order: Sequence[str], batch: int, filters: Q | None = None
 ) -> QuerySet | RawQuerySet:
@@ -220,11 +285,12 @@ def message_list(
     For viewers the rule is applied in SQL from ``ChatMessage.sender_hidden``,
     which the block services keep (``viewer_page_queryset``): a page costs the
     same with a blocked sender's 100,000 messages at the newest end as without.
-    The active blocks of the page's senders are then looked up (two index probes
-    per sender) to set ``sender_blocked``, and they also drop any row the flag
-    missed (a send that raced a block): correctness never rests on the flag
-    alone. Only when such rows thin a batch out does the next, larger batch
-    continue after it; usually a page is two queries.
+    The active blocks of the page's senders are then looked up (in the room's
+    block index, ``room_block_index``, one query per state version; or two index
+    probes per sender in a room with very many blocks) to set ``sender_blocked``,
+    and they also drop any row the flag missed (a send that raced a block):
+    correctness never rests on the flag alone. Only when such rows thin a batch out
+    does the next, larger batch continue after it; usually a page is one query.
     """
     # Messages older than the room's ttl have left history, deleted or not yet
     # (chatrooms.housekeeping deletes them): a bound on the indexes' received_at column.
@@ -241,6 +307,7 @@ def message_list(
         order, after_row = ("-received_at", "-id"), "lt"
     messages: list[ChatMessage] = []
     batch, last = limit, None
+    index = _NO_INDEX  # the active blocks, cached per state version: read after a page
     while len(messages) < limit:
         page = filters
         if last is not None:
@@ -257,15 +324,24 @@ def message_list(
             )
         if not rows:
             break
-        user_ids, device_ids = active_block_keys(
-            room=room,
-            among_users={m.user_id for m in rows},
-            among_devices={m.user_device_id for m in rows if m.user_device_id},
-        )
-        for message in rows:
-            message.sender_blocked = (
-                message.user_id in user_ids or message.user_device_id in device_ids
+        if index is _NO_INDEX:
+            index = room_block_index(room)
+        if index is None:
+            user_ids, device_ids = active_block_keys(
+                room=room,
+                among_users={m.user_id for m in rows},
+                among_devices={m.user_device_id for m in rows if m.user_device_id},
             )
+        now = time.time()
+        for message in rows:
+            if index is not None:
+                message.sender_blocked = index.blocked(
+                    message.user_id, message.user_device_id, now=now
+                )
+            else:
+                message.sender_blocked = (
+                    message.user_id in user_ids or message.user_device_id in device_ids
+                )
             if viewer_is_admin or not message.sender_blocked or message.user_id == viewer_id:
                 messages.append(message)
                 if len(messages) == limit:

@@ -28,7 +28,7 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from chatrooms import auth, metrics, ratelimit
+from chatrooms import auth, caching, metrics, ratelimit, selectors
 from chatrooms.auth import Actor
 from chatrooms.errors import (
     AlreadyExists,
@@ -108,6 +108,8 @@ def _state_changed(room: Chatroom) -> None:
     """Give the room's API state a new version, so no cached rendering of the old
     state is served once this transaction commits."""
     Chatroom.objects.filter(pk=room.pk).update(state_version=F("state_version") + 1)
+    room_id = room.pk
+    transaction.on_commit(lambda: caching.forget_room(room_id))
 
 
 def _lock_room(room: Chatroom) -> Chatroom:
@@ -755,6 +757,9 @@ def viewer_count_set(*, room: Chatroom, count: int) -> Chatroom:
 def is_user_blocked(*, room: Chatroom, user_id: str, device_id: str = "") -> bool:
     """Blocks match the user id, or the device a block recorded (guests get a new
     id with every token, but keep their device)."""
+    index = selectors.room_block_index(room)  # cached per state version
+    if index is not None and not index.blocked(user_id, device_id):
+        return False
     match = Q(user_id=user_id)
     if device_id:
         match |= Q(device_id=device_id)
@@ -1109,9 +1114,21 @@ class SendResult:
     refused: list[tuple[IncomingMessage, Exception]] = field(default_factory=list)
 
 
-def _blocked_senders(room: Chatroom, incoming: Sequence[IncomingMessage]) -> set[tuple[str, str]]:
-    """The (id, device_id) senders of the batch that an active block matches, in one
-    query: blocks match the user id, or the device a block recorded."""
+def _blocked_senders(
+    room: Chatroom, incoming: Sequence[IncomingMessage], *, fresh: bool = False
+) -> set[tuple[str, str]]:
+    """The (id, device_id) senders of the batch that an active block matches: blocks
+    match the user id, or the device a block recorded. From the room's block index
+    (``selectors.room_block_index``, one query per state version and process), or with
+    ``fresh`` (or in a room with very many blocks) in one query."""
+    index = None if fresh else selectors.room_block_index(room)
+    if index is not None:
+        now = time.time()
+        return {
+            (item.actor.id, item.actor.device_id)
+            for item in incoming
+            if index.blocked(item.actor.id, item.actor.device_id, now=now)
+        }
     ids = {item.actor.id for item in incoming}
     devices = {item.actor.device_id for item in incoming if item.actor.device_id}
     rows = (
@@ -1195,12 +1212,10 @@ def messages_send(
         # or a release locks before it unflags, and look again: either that change
         # is seen here, or it waits for this commit and then unflags these rows too.
         _share_room(room)
-        blocked = _blocked_senders(room, incoming)
+        blocked = _blocked_senders(room, incoming, fresh=True)
     enabled_keys: set[str] = set()
     if any(item.increment for item in incoming):
-        enabled_keys = set(
-            CustomCounter.objects.filter(room=room, disabled=False).values_list("key", flat=True)
-        )
+        enabled_keys = set(selectors.enabled_counter_keys(room))
     chosen_ids = [item.message_id for item in incoming if item.message_id is not None]
     if retrying:
         chosen_ids += [item.server_id for item in incoming if item.server_id is not None]

@@ -8,11 +8,13 @@ import base64
 import binascii
 import gzip
 import math
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, HttpResponseNotModified
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -211,12 +213,21 @@ class ChatroomsView(ApiView):
         if isinstance(request.auth, ApiKeyPrincipal):
             return self.list_rooms()
         room = self.room
-        body, gzipped = cached_state(room, reveal_answers=request.auth.claims.is_admin)
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            response = HttpResponse(gzipped, content_type="application/json")
-            response["Content-Encoding"] = "gzip"
+        is_admin = request.auth.claims.is_admin
+        unchanged = unchanged_state_tag(request, room, "admin" if is_admin else "viewer")
+        if unchanged is not None:
+            response = HttpResponseNotModified()
+            response["ETag"] = unchanged
         else:
-            response = HttpResponse(body, content_type="application/json")
+            rendered = cached_state(room, reveal_answers=is_admin)
+            if "gzip" in request.headers.get("Accept-Encoding", ""):
+                response = HttpResponse(rendered.gzipped, content_type="application/json")
+                response["Content-Encoding"] = "gzip"
+            else:
+                response = HttpResponse(rendered.body, content_type="application/json")
+            response["ETag"] = rendered.etag
+        # Revalidate every time (a 304 costs only the token check); never shared.
+        response["Cache-Control"] = "private, no-cache"
         response["Vary"] = "Accept-Encoding, Authorization"
         return response
 
@@ -348,9 +359,40 @@ def message_fields(data: dict) -> dict:
 
 
 STATE_CACHE_SECONDS = 60
+# Renderings kept in each process, served without unpickling or copying (a hot room's
+# is over a megabyte): the newest version of each room and role, within a byte budget.
+_local_states = caching.PerVersion(rooms=512, max_bytes=64 * 1024 * 1024)
 
 
-def cached_state(room: Chatroom, *, reveal_answers: bool) -> tuple[bytes, bytes]:
+@dataclass(frozen=True)
+class RenderedState:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    until: float | None  # when a timed block ends it (seconds since the epoch)
+
+
+def state_etag(room: Chatroom, role: str, until: float | None) -> str:
+    """The state's entity tag: its room, version and role, and when the first timed block
+    in it ends (the state changes then without a write). Weak: the plain and gzipped
+    bodies carry the same one."""
+    return f'W/"{room.pk.hex}.{room.state_version}.{role}.{math.floor(until or 0)}"'
+
+
+def unchanged_state_tag(request, room: Chatroom, role: str) -> str | None:
+    """The tag of ``If-None-Match`` that names this version of the state, still current,
+    if any: nothing but the room row (already read for the token) is needed to say so."""
+    prefix = state_etag(room, role, 0)[:-2]  # W/"<room>.<version>.<role>.
+    for tag in request.headers.get("If-None-Match", "").split(","):
+        tag = tag.strip()
+        if tag.startswith(prefix) and tag.endswith('"'):
+            until = tag[len(prefix) : -1]
+            if until.isdigit() and (until == "0" or time.time() < int(until)):
+                return tag
+    return None
+
+
+def cached_state(room: Chatroom, *, reveal_answers: bool) -> RenderedState:
     """The room's state as JSON bytes, plain and gzipped, rendered once per state
     version and role.
 
@@ -359,23 +401,39 @@ def cached_state(room: Chatroom, *, reveal_answers: bool) -> tuple[bytes, bytes]
     service's whole cost. Every write that changes the state bumps
     ``room.state_version``, so a cached body is never older than the version
     the request saw; one expiring block ends the entry early, as that changes
-    the state without a write.
+    the state without a write. Kept in this process first, then in the shared cache.
     """
     role = "admin" if reveal_answers else "viewer"
-    key = f"chatrooms:state:{room.pk}:{room.state_version}:{role}"
-    cached = caching.get(key)
-    if cached is None:
+    rendered = _local_states.get((room.pk, role), room.state_version)
+    if rendered is not None:
+        return rendered
+    key = f"chatrooms:state:v2:{room.pk}:{room.state_version}:{role}"
+    rendered = caching.get(key)
+    if rendered is None or (rendered.until is not None and time.time() >= rendered.until):
         state = selectors.chatroom_get_state(room=room)
         body = JSONRenderer().render(
             {"chatroom": s.render_chat(state, reveal_answers=reveal_answers)}
         )
-        cached = (body, gzip.compress(body, compresslevel=5))
+        until = None
         timeout = STATE_CACHE_SECONDS
         if state.next_block_expiry is not None:
-            until = (state.next_block_expiry - timezone.now()).total_seconds()
-            timeout = max(1, min(timeout, math.ceil(until)))
-        caching.set(key, cached, timeout)
-    return cached
+            until = state.next_block_expiry.timestamp()
+            timeout = max(1, min(timeout, math.ceil(until - time.time())))
+        rendered = RenderedState(
+            body=body,
+            gzipped=gzip.compress(body, compresslevel=5),
+            etag=state_etag(room, role, until),
+            until=until,
+        )
+        caching.set(key, rendered, timeout)
+    _local_states.set(
+        (room.pk, role),
+        room.state_version,
+        rendered,
+        until=rendered.until,
+        size=len(rendered.body) + len(rendered.gzipped),
+    )
+    return rendered
 
 
 class MuteView(ApiView):
