@@ -158,7 +158,12 @@ class PerVersion:
 
     def forget(self, room_id) -> None:
         with self._lock:
-            for key in [k for k in self._entries if k == room_id or k[:1] == (room_id,)]:
+            stale = [
+                key
+                for key in self._entries
+                if key == room_id or (isinstance(key, tuple) and key[0] == room_id)
+            ]
+            for key in stale:
                 self._bytes -= self._entries.pop(key)[3]
 
     def clear(self) -> None:

@@ -2012,23 +2012,63 @@ def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
         raise InvalidArgument(missing[0][1], field_violations=missing)
     if _poll_status_shared(poll) != PollStatus.ACTIVE:
         raise FailedPrecondition("The poll is not active.", reason="POLL_NOT_ACTIVE")
-    try:
-        with transaction.atomic():
-            ballot = PollBallot.objects.create(
-                poll=poll,
-                voter_key=voter_key(actor),
-                voter_id=actor.id,
-                voter_device_id=actor.device_id,
-                voter_custom_name=actor.name,
-            )
-    except IntegrityError:
-        raise AlreadyExists(
-            "You have already voted in this poll.", reason="ALREADY_VOTED"
-        ) from None
-    PollVote.objects.bulk_create(
-        PollVote(ballot=ballot, poll=poll, option_id=option_id) for option_id in chosen
-    )
+    ballot = _cast_ballot(poll, actor, chosen)
+    if ballot is None:
+        raise AlreadyExists("You have already voted in this poll.", reason="ALREADY_VOTED")
     transaction.on_commit(metrics.votes.inc)
     # Who voted for what is for admins; everyone sees the counts at the next roll-up.
     publisher.announce(room.pk, events.vote(actor, poll, chosen), admins_only=True)
+    return ballot
+
+
+def _cast_ballot(poll: Poll, actor: Actor, chosen: Sequence) -> PollBallot | None:
+    """Insert the voter's ballot and its vote rows; None if they have voted already.
+
+    On PostgreSQL one statement does both (``ON CONFLICT DO NOTHING``, the vote rows
+    inserted from what it returned): no savepoint around the ballot, three round trips
+    fewer per vote. Elsewhere the ballot goes in under a savepoint, then the votes."""
+    ballot = PollBallot(
+        poll=poll,
+        voter_key=voter_key(actor),
+        voter_id=actor.id,
+        voter_device_id=actor.device_id,
+        voter_custom_name=actor.name,
+    )
+    if connection.vendor != "postgresql":
+        try:
+            with transaction.atomic():
+                ballot.save(force_insert=True)
+        except IntegrityError:
+            return None
+        PollVote.objects.bulk_create(
+            PollVote(ballot=ballot, poll=poll, option_id=option_id) for option_id in chosen
+        )
+        return ballot
+    ballots, votes = PollBallot._meta.db_table, PollVote._meta.db_table
+    # Only table names (from the models) are interpolated; every value is a parameter.
+    sql = (
+        f"WITH ballot AS (INSERT INTO {ballots} "  # noqa: S608
+        "(poll_id, voter_key, voter_id, voter_device_id, voter_custom_name, cast_at, counted) "
+        "VALUES (%s, %s, %s, %s, %s, %s, false) ON CONFLICT (poll_id, voter_key) DO NOTHING "
+        f"RETURNING id), chosen AS (INSERT INTO {votes} (ballot_id, poll_id, option_id) "
+        "SELECT ballot.id, %s, option_id FROM ballot, unnest(%s::uuid[]) AS option_id) "
+        "SELECT id FROM ballot"
+    )
+    params = [
+        poll.pk,
+        ballot.voter_key,
+        ballot.voter_id,
+        ballot.voter_device_id,
+        ballot.voter_custom_name,
+        ballot.cast_at,
+        poll.pk,
+        [uuid.UUID(str(option_id)) for option_id in chosen],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    ballot.pk = row[0]
+    ballot._state.adding = False
     return ballot

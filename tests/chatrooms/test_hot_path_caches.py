@@ -258,3 +258,19 @@ def test_a_room_with_too_many_blocks_is_asked_each_time(room, system_actor, monk
     assert selectors.room_block_index(room) is None
     assert services.is_user_blocked(room=room, user_id="a")
     assert not services.is_user_blocked(room=room, user_id="c")
+
+
+def test_after_a_change_commits_a_room_read_before_it_is_not_answered_from_the_cache(
+    admin_token_client, viewer_token_client, room, system_actor, django_capture_on_commit_callbacks
+):
+    stale = Chatroom.objects.get(pk=room.pk)
+    assert not services.is_user_blocked(room=stale, user_id="u1")  # the index at that version
+    assert viewer_token_client.get(f"{B}/chatrooms").status_code == 200  # the state cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_token_client.post(
+            f"{B}/chatrooms/users:block", {"blocked_user": {"id": "u1"}}, format="json"
+        )
+
+    assert response.status_code == 200
+    assert services.is_user_blocked(room=stale, user_id="u1")
