@@ -14,7 +14,8 @@ DRF, view, database) with the test ``Client``, and it reports per request:
   path gives the same count whatever else the machine runs;
 * the CPU time per request (``time.process_time``), for orientation only.
 
-``--top N`` prints each scenario's N functions with the most cumulative calls.
+``--top N`` prints each scenario's N functions with the most calls; ``--without CHANGE``
+turns one of issue 10's changes off in this process, to measure what it alone buys.
 """
 
 from __future__ import annotations
@@ -196,6 +197,35 @@ def measure(scenario: dict, requests: int, warmup: int, top: int) -> dict:
     return result
 
 
+def without(change: str) -> None:
+    """Turn one of issue 10's changes off in this process, to measure what it buys."""
+    from chatrooms.api import views
+
+    if change == "token-cache":
+        auth.VERIFIED_TOKENS_MAX = 0  # every verified token is dropped at once
+    elif change == "room-sql":
+
+        def room_by_orm(pk):
+            try:
+                return Chatroom.objects.get(pk=pk)
+            except Chatroom.DoesNotExist:
+                return None
+
+        auth._room_by_pk = room_by_orm
+    elif change == "block-index":
+        selectors.BLOCK_INDEX_MAX = -1  # every room "has too many": the query each time
+    elif change == "counter-keys":
+        from chatrooms.models import CustomCounter
+
+        selectors.enabled_counter_keys = lambda room: frozenset(
+            CustomCounter.objects.filter(room=room, disabled=False).values_list("key", flat=True)
+        )
+    elif change == "state-local":
+        views._local_states.max_bytes = 1  # nothing fits: the shared cache every time
+    else:
+        raise SystemExit(f"unknown change {change!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hot-room", required=True)
@@ -204,7 +234,16 @@ def main() -> None:
     parser.add_argument("--only", action="append")
     parser.add_argument("--top", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=["token-cache", "room-sql", "block-index", "counter-keys", "state-local"],
+        help="measure with one of issue 10's changes turned off (repeatable)",
+    )
     args = parser.parse_args()
+    for change in args.without:
+        without(change)
     hot_room = Chatroom.objects.get(pk=args.hot_room)
     results = []
     for scenario in scenarios(hot_room, args.requests, args.warmup, str(time.time_ns())):

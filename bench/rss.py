@@ -78,7 +78,8 @@ def main() -> None:
     print(
         f"threads {args.threads} x {args.requests} requests"
         f"{' (gzip)' if args.gzip else ''}: peak RSS {hwm_mb():.1f} MB "
-        f"(after the first request: {loaded:.1f} MB){' FAILED ' + str(failures) if failures else ''}"
+        f"(after the first request: {loaded:.1f} MB)"
+        f"{' FAILED ' + str(failures) if failures else ''}"
     )
 
 

@@ -9,9 +9,12 @@ Steps, all against 127.0.0.1 only and each bounded in time and requests:
    ``seed_bench`` it (timings per table);
 2. mint credentials (``bench/prepare.py``): an API key, hot-room viewers, distinct
    voters for the API and for the floor, an admin of a side room;
-3. start gunicorn (``bench.wsgi``: the app plus the ``/floor/`` views) and, for each
-   scenario, run wrk with ``bench/wrk/scenario.lua`` against the API and then
-   against its floor, sampling each worker's peak RSS;
+3. in each of ``--runs`` rounds: the machine's ceilings (a bare WSGI app and Django
+   without a database under the same gunicorn settings, pgbench single-row INSERT and
+   hot-row UPDATE), then for each scenario a fresh gunicorn (``bench.wsgi``: the app
+   plus the ``/floor/`` views) and wrk with ``bench/wrk/scenario.lua`` against the API
+   and then against its floor, sampling each worker's peak RSS; every figure is the
+   median of the rounds, shown with its lowest and highest;
 4. stop gunicorn and time the console pages in-process (``bench/console.py``);
 5. optionally (``--profile "room state"``) run one scenario again under pyinstrument;
 6. print the tables and write them, with the raw numbers, under ``bench/out/``.
@@ -60,6 +63,7 @@ class Scenario:
     tokens: str  # file under the run folder; "voters" means voters-app / voters-floor
     unique: bool = False
     gzip: bool = False  # send Accept-Encoding: gzip, as mobile HTTP stacks and browsers do
+    revalidate: bool = False  # send If-None-Match with the state's current entity tag
 
 
 SCENARIOS = [
@@ -72,6 +76,16 @@ SCENARIOS = [
         "none",
         "viewers",
         gzip=True,
+    ),
+    Scenario(
+        "room state, 304",
+        "GET",
+        f"{API}/chatrooms",
+        "/floor/chatrooms/state",
+        "none",
+        "viewers",
+        gzip=True,
+        revalidate=True,
     ),
     Scenario(
         "list messages",
@@ -119,6 +133,24 @@ SCENARIOS = [
     ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]
+
+# The machine's own limits, measured in the same session (issue 10): nothing the service
+# does per request can beat the first two; the database's own rates bound the writes.
+HTTP_CEILING = "HTTP: bare WSGI app"
+DJANGO_CEILING = "Django: middleware, no database"
+PG_INSERT = "PostgreSQL: single-row INSERT"
+PG_UPDATE = "PostgreSQL: hot-row UPDATE"
+WSGI_CEILINGS = {
+    HTTP_CEILING: (
+        "bench.hello:application",
+        Scenario(HTTP_CEILING, "GET", "/", "/", "none", "viewers"),
+    ),
+    DJANGO_CEILING: (
+        "bench.wsgi:application",
+        Scenario(DJANGO_CEILING, "GET", "/floor/ping", "/floor/ping", "none", "viewers"),
+    ),
+}
+PGBENCH_CEILINGS = {PG_INSERT: "insert_row.sql", PG_UPDATE: "hot_row_update.sql"}
 
 
 def log(message: str) -> None:
@@ -176,8 +208,15 @@ def status_kb(pid: int, field: str) -> int:
 class Server:
     """gunicorn serving bench.wsgi on 127.0.0.1."""
 
-    def __init__(self, args, env: dict, run_dir: Path, extra_env: dict | None = None):
-        self.args, self.run_dir = args, run_dir
+    def __init__(
+        self,
+        args,
+        env: dict,
+        run_dir: Path,
+        extra_env: dict | None = None,
+        app: str = "bench.wsgi:application",
+    ):
+        self.args, self.run_dir, self.app = args, run_dir, app
         self.env = {**env, **(extra_env or {})}
         self.process: subprocess.Popen | None = None
         self.url = f"http://{HOST}:{args.port}"
@@ -185,7 +224,7 @@ class Server:
     def __enter__(self) -> Server:
         command = [
             str(Path(PYTHON).parent / "gunicorn"),
-            "bench.wsgi:application",
+            self.app,
             "--bind",
             f"{HOST}:{self.args.port}",
             "--workers",
@@ -300,19 +339,42 @@ def probe_body(scenario: Scenario, run: dict, tag: str) -> bytes | None:
     return None if body is None else json.dumps(body).encode()
 
 
-def run_wrk(args, server: Server, scenario: Scenario, side: str, run: dict, run_dir: Path):
+def fetch_etag(url: str, token: str) -> str:
+    request = urllib.request.Request(url)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Accept-Encoding", "gzip")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.headers.get("ETag", "")
+
+
+def run_wrk(
+    args,
+    server: Server,
+    scenario: Scenario,
+    side: str,
+    run: dict,
+    run_dir: Path,
+    round_: int = 0,
+):
     path = scenario.floor_path if side == "floor" else scenario.app_path
     tokens = scenario.tokens
     if tokens == "voters":
         tokens = f"voters-{ {'api': 'app', 'floor': 'floor'}.get(side, side) }"
+        if round_ and (run_dir / f"{tokens}-r{round_}.txt").exists():
+            tokens = f"{tokens}-r{round_}"  # each round its own voters: each votes once
     token_file = run_dir / f"{tokens}.txt"
     tag = f"{side}{int(time.time())}"
     # One request by hand first, so a broken scenario fails loudly instead of
     # measuring how fast the server says no.
     probe_token_file = run_dir / ("voters-probe.txt" if scenario.unique else f"{tokens}.txt")
     probe_tokens = probe_token_file.read_text().split()
-    probe_token = probe_tokens[["api", "floor", "profile"].index(side) % len(probe_tokens)]
+    probe_token = probe_tokens[
+        ["api", "floor", "profile", "ceiling"].index(side) % len(probe_tokens)
+    ]
     url_path = path.replace("{poll}", run["poll"])
+    etag = ""
+    if scenario.revalidate and side != "floor":
+        etag = fetch_etag(server.url + url_path, probe_token)
     status, text = probe(
         server.url + url_path, scenario.method, probe_token, probe_body(scenario, run, tag)
     )
@@ -327,6 +389,7 @@ def run_wrk(args, server: Server, scenario: Scenario, side: str, run: dict, run_
         "BENCH_TOKENS": str(token_file),
         "BENCH_UNIQUE": "1" if scenario.unique else "0",
         "BENCH_GZIP": "1" if scenario.gzip else "0",
+        "BENCH_IF_NONE_MATCH": etag,
         "BENCH_MAX": str(args.max_requests),
         "BENCH_POLL": run["poll"],
         "BENCH_POLL_TYPE": run["poll_type"],
@@ -365,6 +428,7 @@ def run_wrk(args, server: Server, scenario: Scenario, side: str, run: dict, run_
     result = {
         "scenario": scenario.name,
         "side": side,
+        "round": round_,
         "path": url_path,
         "requests": raw["requests"],
         "seconds": round(seconds, 2),
@@ -386,6 +450,62 @@ def run_wrk(args, server: Server, scenario: Scenario, side: str, run: dict, run_
         f"{result['p99_ms']:>7.1f} ms  errors {errors}  rss {result['peak_rss_mb']} MB"
         f"  load {result['load_after']}"
     )
+    return result
+
+
+def prepare_pgbench(db: str) -> None:
+    """The ceilings' own tables in the bench database (not the app's)."""
+    with psycopg.connect(database_url(db), autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS bench_pg_insert (id bigserial PRIMARY KEY, room uuid, "
+            "body text, at timestamptz)"
+        )
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS bench_pg_hot (id int PRIMARY KEY, n bigint NOT NULL)"
+        )
+        connection.execute("INSERT INTO bench_pg_hot VALUES (1, 0) ON CONFLICT DO NOTHING")
+
+
+def run_pgbench(args, name: str, round_: int) -> dict:
+    """pgbench with the script of one ceiling, against the bench database: transactions
+    per second with ``--pgbench-clients`` clients (autocommit, one statement each)."""
+    command = [
+        "pgbench",
+        "-h",
+        HOST,
+        "-U",
+        "postgres",
+        "-n",
+        "-T",
+        str(args.duration),
+        "-c",
+        str(args.pgbench_clients),
+        "-j",
+        str(args.wrk_threads),
+        "-f",
+        str(BENCH / "pgbench" / PGBENCH_CEILINGS[name]),
+        args.db,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=args.duration + 120, check=False
+    )
+    match = re.search(r"^tps = ([0-9.]+)", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or match is None:
+        raise SystemExit(f"pgbench failed for {name}:\n{done.stdout}\n{done.stderr}")
+    latency = re.search(r"^latency average = ([0-9.]+) ms", done.stdout, re.MULTILINE)
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    result = {
+        "scenario": name,
+        "side": "ceiling",
+        "round": round_,
+        "rps": float(match.group(1)),
+        "latency_avg_ms": float(latency.group(1)) if latency else None,
+        "p99_ms": None,
+        "errors": int(failed.group(1)) if failed else 0,
+        "clients": args.pgbench_clients,
+        "load_after": round(os.getloadavg()[0], 2),
+    }
+    log(f"  {name:<34} {result['rps']:>9.1f} tps  load {result['load_after']}")
     return result
 
 
@@ -474,49 +594,126 @@ def machine() -> dict:
 # --- Tables ------------------------------------------------------------------------------
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def summarize(load: list[dict]) -> dict:
+    """{(scenario, side): median, min and max of req/s and p99 over the rounds, the
+    errors of all rounds and the largest peak RSS}."""
+    grouped: dict = {}
+    for result in load:
+        grouped.setdefault((result["scenario"], result["side"]), []).append(result)
+    summary = {}
+    for key, results in grouped.items():
+        rps = [r["rps"] for r in results]
+        p99 = [r["p99_ms"] for r in results if r.get("p99_ms") is not None]
+        summary[key] = {
+            "runs": len(results),
+            "rps": median(rps),
+            "rps_min": min(rps),
+            "rps_max": max(rps),
+            "p99": median(p99) if p99 else None,
+            "p99_min": min(p99) if p99 else None,
+            "p99_max": max(p99) if p99 else None,
+            "errors": sum(r.get("errors", 0) for r in results),
+            "peak_rss_mb": max((r.get("peak_rss_mb", 0) for r in results), default=0),
+            "by_round": {r["round"]: r["rps"] for r in results},
+        }
+    return summary
+
+
+def spread(entry: dict, field: str = "rps", digits: int = 0) -> str:
+    value, low, high = entry[field], entry[f"{field}_min"], entry[f"{field}_max"]
+    if value is None:
+        return "-"
+    fmt = f"{{:,.{digits}f}}"
+    return f"{fmt.format(value)} ({fmt.format(low)}-{fmt.format(high)})"
+
+
+def ratio(summary: dict, a: tuple, b: tuple) -> str:
+    """Median of a over median of b, and the range of the per-round ratios (each
+    round's A and B ran next to each other)."""
+    if a not in summary or b not in summary or not summary[b]["rps"]:
+        return "-"
+    first, second = summary[a], summary[b]
+    rounds = [
+        first["by_round"][n] / second["by_round"][n]
+        for n in first["by_round"]
+        if second["by_round"].get(n)
+    ]
+    text = f"{first['rps'] / second['rps']:.0%}"
+    if len(rounds) > 1:
+        text += f" ({min(rounds):.0%}-{max(rounds):.0%})"
+    return text
+
+
 def tables(results: dict) -> str:
     lines = []
     meta, config = results["machine"], results["config"]
+    summary = summarize(results["load"])
     lines.append(
         f"Commit {meta['commit']} · {meta['nproc']} cores ({meta['cpu']}), {meta['ram_gib']} GiB, "
         f"PostgreSQL {meta['postgresql']}, Python {meta['python']} · gunicorn "
         f"{config['workers']} x {config['worker_class']} ({config['threads']} threads) · "
         f"wrk {config['connections']} connections, {config['duration']} s per run · "
-        f"scale {config['scale']}"
+        f"{config['runs']} rounds · scale {config['scale']} · load average before "
+        f"{meta['load_before'][0]:.1f}"
     )
     lines.append("")
+    lines.append("Each figure: median of the rounds (lowest-highest).")
+    lines.append("")
+    http = (HTTP_CEILING, "ceiling")
+    ceilings = [
+        name for name in [*WSGI_CEILINGS, *PGBENCH_CEILINGS] if (name, "ceiling") in summary
+    ]
+    if ceilings:
+        lines.append("| ceiling | req/s (or transactions/s) | p99 ms | errors |")
+        lines.append("|---|---:|---:|---:|")
+        for name in ceilings:
+            entry = summary[(name, "ceiling")]
+            lines.append(
+                f"| {name} | {spread(entry)} | {spread(entry, 'p99', 1)} | {entry['errors']} |"
+            )
+        lines.append("")
     lines.append(
-        "| endpoint | API req/s | p50 ms | p95 ms | p99 ms | errors | peak RSS/worker MB "
-        "| floor req/s | floor p99 ms | API / floor |"
+        "| endpoint | API req/s | p99 ms | errors | peak RSS/worker MB | floor req/s "
+        "| API / floor | API / HTTP ceiling |"
     )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    by = {(r["scenario"], r["side"]): r for r in results["load"]}
-    for name in results["config"]["scenarios"]:
-        api, floor = by.get((name, "api")), by.get((name, "floor"))
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in config["scenarios"]:
+        api = summary.get((name, "api"))
         if api is None:
             continue
-        floor = floor or {"rps": 0, "p99_ms": 0}
-        ratio = f"{api['rps'] / floor['rps']:.0%}" if floor["rps"] else "-"
+        floor = summary.get((name, "floor"))
         lines.append(
-            f"| {name} | {api['rps']:.0f} | {api['p50_ms']:.1f} | {api['p95_ms']:.1f} | "
-            f"{api['p99_ms']:.1f} | {api['errors']} | {api['peak_rss_mb']:.0f} | "
-            f"{floor['rps']:.0f} | {floor['p99_ms']:.1f} | {ratio} |"
+            f"| {name} | {spread(api)} | {spread(api, 'p99', 1)} | {api['errors']} | "
+            f"{api['peak_rss_mb']:.0f} | {spread(floor) if floor else '-'} | "
+            f"{ratio(summary, (name, 'api'), (name, 'floor'))} | "
+            f"{ratio(summary, (name, 'api'), http)} |"
         )
-    single = by.get(("send message", "floor"))
-    if single:
+    single = ("send message", "floor")
+    if single in summary:
         lines.append("")
         lines.append(
-            f"Hot room (single-insert floor = the send-message floor, {single['rps']:.0f} req/s):"
+            "Hot room, against the single-insert floor (the send-message floor: token check, "
+            "block check, one INSERT) and PostgreSQL's own single-row INSERT rate:"
         )
         lines.append("")
-        lines.append("| into the hot room | API req/s | half the floor | met |")
-        lines.append("|---|---:|---:|---|")
+        lines.append("| into the hot room | API req/s | / single-insert floor | / pgbench INSERT |")
+        lines.append("|---|---:|---:|---:|")
         for name in ("vote", "counter increment"):
-            api = by.get((name, "api"))
-            if api:
-                half = single["rps"] / 2
-                met = "yes" if api["rps"] >= half else f"no ({api['rps'] / half:.0%} of it)"
-                lines.append(f"| {name} | {api['rps']:.0f} | {half:.0f} | {met} |")
+            if (name, "api") in summary:
+                lines.append(
+                    f"| {name} | {spread(summary[(name, 'api')])} | "
+                    f"{ratio(summary, (name, 'api'), single)} | "
+                    f"{ratio(summary, (name, 'api'), (PG_INSERT, 'ceiling'))} |"
+                )
+    lines.extend(["", *targets(summary)])
     if results.get("console"):
         lines.append("")
         lines.append("| console page | median ms | p95 ms | queries | bytes |")
@@ -534,6 +731,60 @@ def tables(results: dict) -> str:
         lines.extend(results["seeding"]["report"])
         lines.append("```")
     return "\n".join(lines)
+
+
+def targets(summary: dict) -> list[str]:
+    """Issue 10's targets, each met only in the median (the spread is shown beside it)."""
+    rows = []
+
+    def row(target: str, measured: str, met: bool | None) -> None:
+        verdict = "-" if met is None else ("met" if met else "**missed**")
+        rows.append(f"| {target} | {measured} | {verdict} |")
+
+    http = summary.get((HTTP_CEILING, "ceiling"))
+    gzip_state = summary.get(("room state, gzip", "api"))
+    if http and gzip_state:
+        share = gzip_state["rps"] / http["rps"]
+        row(
+            "room state (cached, gzip) >= 25% of the bare-WSGI ceiling",
+            ratio(summary, ("room state, gzip", "api"), (HTTP_CEILING, "ceiling")),
+            share >= 0.25,
+        )
+    if gzip_state:
+        row(
+            "room state (gzip) p99 < 50 ms at 32 connections",
+            f"{spread(gzip_state, 'p99', 1)} ms",
+            gzip_state["p99"] < 50,
+        )
+    for (name, side), api in summary.items():
+        floor = summary.get((name, "floor"))
+        if side != "api" or floor is None or name.startswith("room state"):
+            continue
+        row(
+            f"{name} >= 100% of its floor",
+            ratio(summary, (name, "api"), (name, "floor")),
+            api["rps"] >= floor["rps"],
+        )
+    single = summary.get(("send message", "floor"))
+    for name in ("vote", "counter increment"):
+        api = summary.get((name, "api"))
+        if api and single:
+            row(
+                f"hot room: {name} >= the single-insert floor",
+                ratio(summary, (name, "api"), ("send message", "floor")),
+                api["rps"] >= single["rps"],
+            )
+    rss = [(e["peak_rss_mb"], name) for (name, side), e in summary.items() if side == "api"]
+    if rss:
+        worst, name = max(rss)
+        row(
+            "peak RSS per worker < 150 MB in every scenario",
+            f"{worst:.0f} MB ({name})",
+            worst < 150,
+        )
+    if not rows:
+        return []
+    return ["| target | median (spread) | |", "|---|---|---|", *rows]
 
 
 # --- Main -----------------------------------------------------------------------------------
@@ -563,6 +814,15 @@ def parse_args():
         "--only", action="append", choices=SCENARIO_NAMES, help="run only these scenarios"
     )
     parser.add_argument("--no-floor", action="store_true", help="skip the floor runs")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="rounds; every figure is their median (min-max)"
+    )
+    parser.add_argument(
+        "--no-ceilings",
+        action="store_true",
+        help="skip the machine's limits (bare WSGI, Django without a database, pgbench)",
+    )
+    parser.add_argument("--pgbench-clients", type=int, default=16)
     parser.add_argument("--skip-console", action="store_true")
     parser.add_argument("--console-requests", type=int, default=50)
     parser.add_argument(
@@ -611,6 +871,8 @@ def main() -> None:
             "workers": args.workers,
             "worker_class": args.worker_class,
             "threads": args.threads,
+            "runs": args.runs,
+            "pgbench_clients": args.pgbench_clients,
             "scenarios": [s.name for s in scenarios],
         },
         "load": [],
@@ -631,7 +893,7 @@ def main() -> None:
             "--hot-room",
             hot_room,
             "--voters",
-            str(args.voters),
+            str(args.voters * args.runs),
             "--tag",
             stamp.replace("-", ""),
             "--out",
@@ -646,16 +908,38 @@ def main() -> None:
     )
     run = json.loads(prepared.stdout.strip().splitlines()[-1])
     log(f"  minted in {run['minted_in_s']} s")
+    for side in ("app", "floor"):  # each round its own voters
+        voters = (run_dir / f"voters-{side}.txt").read_text().split()
+        for round_ in range(1, args.runs + 1):
+            share = voters[(round_ - 1) * args.voters : round_ * args.voters]
+            (run_dir / f"voters-{side}-r{round_}.txt").write_text("\n".join(share) + "\n")
+    if not args.no_ceilings:
+        prepare_pgbench(args.db)
 
     log(
         f"Load: gunicorn {args.workers} x {args.worker_class} ({args.threads} threads), "
         f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s"
     )
-    for scenario in scenarios:
-        for side in ("api",) if args.no_floor else ("api", "floor"):
-            # A fresh server for every run: each peak RSS belongs to one endpoint.
-            with Server(args, env, run_dir) as server:
-                results["load"].append(run_wrk(args, server, scenario, side, run, run_dir))
+    # Rounds: every ceiling, then every scenario's API and floor side by side, then the
+    # next round (A B A B): what the machine does meanwhile touches all of them alike.
+    for round_ in range(1, args.runs + 1):
+        log(f"Round {round_} of {args.runs}")
+        if not args.no_ceilings:
+            for app, ceiling in WSGI_CEILINGS.values():
+                with Server(args, env, run_dir, app=app) as server:
+                    results["load"].append(
+                        run_wrk(args, server, ceiling, "ceiling", run, run_dir, round_)
+                    )
+            for name in PGBENCH_CEILINGS:
+                results["load"].append(run_pgbench(args, name, round_))
+        for scenario in scenarios:
+            for side in ("api",) if args.no_floor else ("api", "floor"):
+                # A fresh server for every run: each peak RSS belongs to one endpoint.
+                with Server(args, env, run_dir) as server:
+                    results["load"].append(
+                        run_wrk(args, server, scenario, side, run, run_dir, round_)
+                    )
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
 
     if not args.skip_console:
         log("Console pages (in-process, 50 requests each) ...")
@@ -694,7 +978,7 @@ def main() -> None:
 
 
 def lowest_ratio(load: list[dict]) -> str | None:
-    by = {(r["scenario"], r["side"]): r["rps"] for r in load}
+    by = {key: entry["rps"] for key, entry in summarize(load).items()}
     ratios = {
         name: rps / by[(name, "floor")]
         for (name, side), rps in by.items()

@@ -5,6 +5,7 @@
 --   BENCH_BODY       none | create | send | incr | vote | block
 --   BENCH_TOKENS     file with one bearer credential per line
 --   BENCH_GZIP       1: send Accept-Encoding: gzip
+--   BENCH_IF_NONE_MATCH  an entity tag to send as If-None-Match (a revalidating client)
 --   BENCH_UNIQUE     1: every request uses the next unused credential (distinct voters);
 --                    a thread stops when its share runs out
 --   BENCH_MAX        at most this many requests in all (shared out between threads)
@@ -38,7 +39,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local method, path, body_kind, unique, gzip
+local method, path, body_kind, unique, gzip, if_none_match
 local tokens, next_token, budget, sent
 local options, poll, poll_type, tag
 
@@ -57,6 +58,7 @@ function init(args)
   body_kind = os.getenv("BENCH_BODY") or "none"
   unique = os.getenv("BENCH_UNIQUE") == "1"
   gzip = os.getenv("BENCH_GZIP") == "1"
+  if_none_match = os.getenv("BENCH_IF_NONE_MATCH") or ""
   poll_type = os.getenv("BENCH_POLL_TYPE") or "POLL_TYPE_SINGLE_CHOICE"
   options = split(os.getenv("BENCH_OPTIONS"), ",")
   tag = os.getenv("BENCH_TAG") or "run"
@@ -142,6 +144,9 @@ function request()
   }
   if gzip then
     headers["Accept-Encoding"] = "gzip"
+  end
+  if if_none_match ~= "" then
+    headers["If-None-Match"] = if_none_match
   end
   return wrk.format(method, path, headers, body(sent))
 end
