@@ -366,3 +366,32 @@ def test_an_audit_record_is_one_insert(room, system_actor, django_assert_num_que
             actor=system_actor, action=AuditAction.ROOM_UPDATE, room=room, after={"n": 1}
         )
     assert captured.captured_queries[0]["sql"].startswith("INSERT")
+
+
+def test_a_vote_query_count(room, django_assert_num_queries):
+    from django.db import connection
+
+    poll = factories.PollFactory(room=room, status=PollStatus.ACTIVE, options=["a", "b"])
+    option = str(poll.options.first().pk)
+    body = {
+        "vote": {
+            "poll": {
+                "id": str(poll.pk),
+                "type": poll.type,
+                "multi_choice": {"options": [{"id": option}]},
+            }
+        }
+    }
+    url = f"{B}/chatrooms/polls/{poll.pk}:vote"
+    token_client(room, Role.VIEWER, subject="first").post(url, body, format="json")
+    voter = token_client(room, Role.VIEWER, subject="second")
+
+    # 1 the token's room; 2 the poll; 3 its options; 4 savepoint; 5 the poll's status
+    # (FOR SHARE on PostgreSQL); the voter's blocks come from the room's block index.
+    # PostgreSQL: 6 the ballot and its vote rows in one INSERT; 7 release. SQLite:
+    # 6 savepoint; 7 the ballot; 8 release; 9 the vote rows; 10 release.
+    with django_assert_num_queries(7 if connection.vendor == "postgresql" else 10):
+        response = voter.post(url, body, format="json")
+
+    assert response.status_code == 200
+    assert voter.post(url, body, format="json").status_code == 409
