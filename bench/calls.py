@@ -74,11 +74,18 @@ def scenarios(hot_room: Chatroom, requests: int, warmup: int, tag: str) -> list[
         "custom_message": {"value": "", "incr": {"key": "like", "value": 1}},
     }
     return [
-        {"name": "room state", "method": "get", "path": f"{API}/chatrooms", "tokens": viewers},
+        {
+            "name": "room state",
+            "method": "get",
+            "path": f"{API}/chatrooms",
+            "floor": "/floor/chatrooms/state",
+            "tokens": viewers,
+        },
         {
             "name": "room state, gzip",
             "method": "get",
             "path": f"{API}/chatrooms",
+            "floor": "/floor/chatrooms/state",
             "tokens": viewers,
             "headers": {"HTTP_ACCEPT_ENCODING": "gzip"},
         },
@@ -94,12 +101,14 @@ def scenarios(hot_room: Chatroom, requests: int, warmup: int, tag: str) -> list[
             "name": "list messages",
             "method": "get",
             "path": f"{API}/chatrooms/messages",
+            "floor": "/floor/chatrooms/messages",
             "tokens": viewers,
         },
         {
             "name": "send message",
             "method": "post",
             "path": f"{API}/chatrooms/messages",
+            "floor": "/floor/chatrooms/messages",
             "tokens": viewers,
             "body": send,
         },
@@ -107,6 +116,7 @@ def scenarios(hot_room: Chatroom, requests: int, warmup: int, tag: str) -> list[
             "name": "counter increment",
             "method": "post",
             "path": f"{API}/chatrooms/messages",
+            "floor": "/floor/chatrooms/messages",
             "tokens": viewers,
             "body": incr,
         },
@@ -114,6 +124,7 @@ def scenarios(hot_room: Chatroom, requests: int, warmup: int, tag: str) -> list[
             "name": "vote",
             "method": "post",
             "path": f"{API}/chatrooms/polls/{poll.pk}:vote",
+            "floor": f"/floor/chatrooms/polls/{poll.pk}:vote",
             "tokens": voters,
             "body": vote,
             "unique": True,
@@ -122,6 +133,7 @@ def scenarios(hot_room: Chatroom, requests: int, warmup: int, tag: str) -> list[
             "name": "block user",
             "method": "post",
             "path": f"{API}/chatrooms/users:block",
+            "floor": "/floor/chatrooms/users:block",
             "tokens": admins,
             "body": "block",
         },
@@ -129,6 +141,7 @@ def scenarios(hot_room: Chatroom, requests: int, warmup: int, tag: str) -> list[
             "name": "create chatroom",
             "method": "post",
             "path": f"{API}/chatrooms",
+            "floor": "/floor/chatrooms",
             "tokens": [api_key],
             "body": {"custom_counters": [{"key": "like"}, {"key": "heart"}]},
         },
@@ -235,6 +248,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=0)
     parser.add_argument("--json", type=Path)
     parser.add_argument(
+        "--floor", action="store_true", help="the bare-Django floor's paths (bench/floor.py)"
+    )
+    parser.add_argument(
         "--without",
         action="append",
         default=[],
@@ -249,6 +265,10 @@ def main() -> None:
     for scenario in scenarios(hot_room, args.requests, args.warmup, str(time.time_ns())):
         if args.only and scenario["name"] not in args.only:
             continue
+        if args.floor:
+            if "floor" not in scenario:
+                continue
+            scenario = {**scenario, "path": scenario["floor"], "revalidate": False}
         result = measure(scenario, args.requests, args.warmup, args.top)
         results.append(result)
         print(
