@@ -6,6 +6,15 @@ an unfiltered changelist's count from PostgreSQL's statistics. A
 search term that is a UUID becomes an indexed equality lookup instead of a
 ``LIKE`` over the table, and every write (forms and actions alike) goes
 through ``chatrooms.services`` so it is checked and audited like any other.
+
+The changelists filter with the admin's own ``list_filter`` (a few
+``SimpleListFilter``s below), not django-filter's FilterSets as the console does
+(``moderation/filters.py``): the changelist reads and checks its own query parameters
+(an unknown one or a value a field refuses sends it back with "?e=1", never a 500),
+draws the sidebar from the filter specs and counts through the paginator above; a
+FilterSet has none of these hooks, and would be a second parser of the same
+parameters. No hand-written parsing of the request is left here to replace: the
+search term's UUID shortcut (``ScalableAdmin``) is search, not a filter.
 """
 
 import uuid

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
@@ -481,22 +481,14 @@ def _count_per_room(queryset: QuerySet) -> Subquery:
     return Coalesce(Subquery(counted), 0)
 
 
-def console_room_queryset(
-    *,
-    search: str = "",
-    status: str = "",
-    muted: bool | None = None,
-    has_active_poll: bool | None = None,
-) -> QuerySet:
+def console_room_queryset() -> QuerySet:
     """Rooms for the console list, each annotated in the same query with
     ``blocked_count`` (active blocks), ``pinned_count``, ``active_poll_question``
-    and ``last_message_at``.
-
-    A search that is a UUID matches the room id exactly; any other term
-    matches the label, case-insensitively.
+    and ``last_message_at``. The console filters it (``moderation.filters.RoomFilter``)
+    and pages it (``keyset_page``).
     """
     active_poll = Poll.objects.filter(room=OuterRef("pk"), status=PollStatus.ACTIVE)
-    queryset = Chatroom.objects.annotate(
+    return Chatroom.objects.annotate(
         blocked_count=_count_per_room(BlockedUser.objects.active()),
         pinned_count=_count_per_room(PinnedMessage.objects.all()),
         active_poll_question=Subquery(active_poll.values("question")[:1]),
@@ -506,19 +498,6 @@ def console_room_queryset(
             .values("received_at")[:1]
         ),
     )
-    search = search.strip()
-    if search:
-        try:
-            queryset = queryset.filter(pk=uuid.UUID(search))
-        except ValueError:
-            queryset = queryset.filter(label__icontains=search)
-    if status:
-        queryset = queryset.filter(status=status)
-    if muted is not None:
-        queryset = queryset.filter(muted=muted)
-    if has_active_poll is not None:
-        queryset = queryset.filter(Exists(active_poll) if has_active_poll else ~Exists(active_poll))
-    return queryset
 
 
 def console_message_feed(
@@ -567,17 +546,15 @@ def console_message_feed(
     return messages, len(rows) > limit
 
 
-def console_blocked_users(
-    *, room: Chatroom, search: str = "", limit: int = CONSOLE_PAGE_SIZE
-) -> tuple[list[BlockedUser], bool]:
-    """A room's active blocks, newest first, optionally matching a name or user
-    id; returns at most ``limit`` and whether more match."""
-    queryset = BlockedUser.objects.active().filter(room=room)
-    search = search.strip()
-    if search:
-        queryset = queryset.filter(Q(custom_name__icontains=search) | Q(user_id__icontains=search))
-    rows = list(queryset.order_by("-blocked_at", "-id")[: limit + 1])
-    return rows[:limit], len(rows) > limit
+# The room page's blocked users: newest first.
+BLOCKED_ORDER = ("-blocked_at", "-id")
+
+
+def console_blocked_users(*, room: Chatroom) -> QuerySet:
+    """A room's active blocks. The console filters them
+    (``moderation.filters.BlockedUserFilter``) and shows the first few in
+    ``BLOCKED_ORDER`` (``keyset_page``)."""
+    return BlockedUser.objects.active().filter(room=room)
 
 
 def console_room_polls(*, room: Chatroom) -> list[Poll]:
@@ -591,40 +568,10 @@ def console_active_poll(*, room: Chatroom) -> Poll | None:
     return poll_queryset().filter(room=room, status=PollStatus.ACTIVE).first()
 
 
-def audit_log_queryset(
-    *,
-    room_id=None,
-    actor: str = "",
-    action: str = "",
-    source: str = "",
-    target: str = "",
-    since=None,
-    until=None,
-) -> QuerySet:
-    """Audit rows matching the console's filters, with their room joined.
-
-    ``actor`` matches a staff username, a token user's name or an actor id
-    exactly; ``target`` the id of what was acted on (a user id, a message id)
-    exactly; ``since`` is inclusive and ``until`` exclusive.
-    """
-    queryset = AuditLogEntry.objects.select_related("room")
-    if room_id is not None:
-        queryset = queryset.filter(room_id=room_id)
-    actor = actor.strip()
-    if actor:
-        queryset = queryset.filter(Q(actor_name=actor) | Q(actor_id=actor))
-    target = target.strip()
-    if target:
-        queryset = queryset.filter(target_id=target)
-    if action:
-        queryset = queryset.filter(action=action)
-    if source:
-        queryset = queryset.filter(source=source)
-    if since is not None:
-        queryset = queryset.filter(created_at__gte=since)
-    if until is not None:
-        queryset = queryset.filter(created_at__lt=until)
-    return queryset
+def audit_log_queryset() -> QuerySet:
+    """Audit rows with their room joined. The console filters them
+    (``moderation.filters.AuditLogFilter``) and pages or exports them."""
+    return AuditLogEntry.objects.select_related("room")
 
 
 def api_key_queryset() -> QuerySet:

@@ -1,7 +1,8 @@
 """Input of the console's pages and actions.
 
 Forms only read and check input; the services decide what is allowed and
-write. Every field has a label, so every control on a page has one too.
+write. Every field has a label, so every control on a page has one too. The list
+pages' filters are FilterSets, in ``moderation.filters``.
 """
 
 import re
@@ -15,13 +16,10 @@ from django.utils import timezone
 from chatrooms.models import (
     MAX_NEW_USER_HOLD_MINUTES,
     MAX_SLOW_MODE_SECONDS,
-    AuditAction,
-    AuditSource,
     ChatStatus,
     PollType,
     ReportType,
 )
-from chatrooms.selectors import ROOM_SORTS
 from chatrooms.services import (
     MAX_POLL_OPTIONS,
     MIN_POLL_OPTIONS,
@@ -60,47 +58,6 @@ class StaffAuthenticationForm(AuthenticationForm):
 
 
 # --- Rooms ---------------------------------------------------------------------------
-
-SORT_LABELS = {
-    "newest": "Newest first",
-    "oldest": "Oldest first",
-    "label": "Label A to Z",
-    "-label": "Label Z to A",
-}
-YES_NO_ANY = [("", "Any"), ("yes", "Yes"), ("no", "No")]
-
-
-def yes_no(value: str) -> bool | None:
-    return {"yes": True, "no": False}.get(value)
-
-
-class RoomFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        max_length=200,
-        help_text="A room id, or part of a room's label.",
-    )
-    status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any"), *ChatStatus.choices]
-    )
-    muted = forms.ChoiceField(label="Muted", required=False, choices=YES_NO_ANY)
-    poll = forms.ChoiceField(label="Active poll", required=False, choices=YES_NO_ANY)
-    sort = forms.ChoiceField(
-        label="Sort", required=False, choices=[(key, SORT_LABELS[key]) for key in ROOM_SORTS]
-    )
-
-    def selection(self) -> tuple[dict, str]:
-        """(selector filters, sort key); invalid fields count as not set."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        filters = {
-            "search": data.get("q", ""),
-            "status": data.get("status", ""),
-            "muted": yes_no(data.get("muted", "")),
-            "has_active_poll": yes_no(data.get("poll", "")),
-        }
-        return filters, data.get("sort") or "newest"
 
 
 class RoomCreateForm(forms.Form):
@@ -380,55 +337,6 @@ class PollForm(forms.Form):
 class PollChangeForm(forms.Form):
     action = forms.ChoiceField(choices=PollAction.choices)
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
-
-
-# --- Audit log -----------------------------------------------------------------------
-
-
-class AuditFilterForm(forms.Form):
-    room = forms.UUIDField(label="Room id", required=False)
-    actor = forms.CharField(
-        label="Actor",
-        required=False,
-        max_length=150,
-        help_text="A staff username, a viewer's name, or an actor id, exactly.",
-    )
-    target = forms.CharField(
-        label="Acted on",
-        required=False,
-        max_length=128,
-        help_text="The id of the user (or message) acted on, exactly.",
-    )
-    action = forms.ChoiceField(
-        label="Action", required=False, choices=[("", "Any"), *AuditAction.choices]
-    )
-    source = forms.ChoiceField(
-        label="Source", required=False, choices=[("", "Any"), *AuditSource.choices]
-    )
-    since = forms.DateTimeField(
-        label="From (UTC)",
-        required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    until = forms.DateTimeField(
-        label="Until (UTC)",
-        required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-
-    def selection(self) -> dict:
-        """Selector filters; invalid fields count as not set."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        return {
-            "room_id": data.get("room"),
-            "actor": data.get("actor", ""),
-            "target": data.get("target", ""),
-            "action": data.get("action", ""),
-            "source": data.get("source", ""),
-            "since": data.get("since"),
-            "until": data.get("until"),
-        }
 
 
 # --- API keys ------------------------------------------------------------------------

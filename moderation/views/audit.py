@@ -13,7 +13,7 @@ from chatrooms import selectors
 from chatrooms.models import AuditLogEntry
 from chatrooms.spreadsheets import csv_safe
 from moderation.access import moderator_required
-from moderation.forms import AuditFilterForm
+from moderation.filters import AuditLogFilter
 from moderation.paging import decode_cursor, encode_cursor
 
 AUDIT_ORDER = ("-created_at", "-id")
@@ -38,10 +38,10 @@ CSV_COLUMNS = [
 @moderator_required
 @require_GET
 def audit_log(request):
-    form = AuditFilterForm(request.GET or None)
-    filters = form.selection()
+    entries = selectors.audit_log_queryset()
+    filters = AuditLogFilter(request.GET or None, queryset=entries)
     page = selectors.keyset_page(
-        selectors.audit_log_queryset(**filters),
+        filters.qs,
         order=AUDIT_ORDER,
         after=decode_cursor(request.GET.get("after", ""), AuditLogEntry, AUDIT_ORDER),
         before=decode_cursor(request.GET.get("before", ""), AuditLogEntry, AUDIT_ORDER),
@@ -51,11 +51,11 @@ def audit_log(request):
         request,
         "moderation/audit.html",
         {
-            "form": form,
+            "form": filters.form,
             "entries": page.items,
             "next_cursor": encode_cursor(page.next_after),
             "prev_cursor": encode_cursor(page.prev_before),
-            "filtered": any(value not in ("", None) for value in filters.values()),
+            "filtered": filters.filtered,
         },
     )
 
@@ -94,10 +94,11 @@ def _csv_rows(entries):
 @require_GET
 def audit_log_csv(request):
     """The rows matching the page's filters, newest first, streamed."""
-    filters = AuditFilterForm(request.GET or None).selection()
-    entries = selectors.audit_log_queryset(**filters).order_by(*AUDIT_ORDER)
+    entries = selectors.audit_log_queryset()
+    filters = AuditLogFilter(request.GET or None, queryset=entries)
     response = StreamingHttpResponse(
-        _csv_rows(entries.iterator(chunk_size=2000)), content_type="text/csv; charset=utf-8"
+        _csv_rows(filters.qs.order_by(*AUDIT_ORDER).iterator(chunk_size=2000)),
+        content_type="text/csv; charset=utf-8",
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'

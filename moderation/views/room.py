@@ -21,6 +21,7 @@ from chatrooms.reports import links as report_links
 from chatrooms.reports import selectors as report_selectors
 from chatrooms.reports import services as report_services
 from moderation.access import moderator_required, room_admin_required
+from moderation.filters import BlockedUserFilter
 from moderation.forms import (
     BLOCK_DURATIONS,
     BlockForm,
@@ -81,7 +82,9 @@ def feed_context(feed: list[ChatMessage], has_older: bool) -> dict:
 def room_detail(request, room_id):
     room = room_or_404(room_id)
     before = decode_cursor(request.GET.get("before", ""), ChatMessage, FEED_ORDER)
-    blocked_search = request.GET.get("blocked", "").strip()[:128]
+    blocked_filter = BlockedUserFilter(
+        request.GET, queryset=selectors.console_blocked_users(room=room)
+    )
     pinned = selectors.console_pinned_messages(room=room)
     polls = selectors.console_room_polls(room=room)
     feed, has_older = selectors.console_message_feed(
@@ -90,8 +93,8 @@ def room_detail(request, room_id):
         limit=FEED_PAGE_SIZE,
         pinned_ids={pin.message_id for pin in pinned},
     )
-    blocked, more_blocked = selectors.console_blocked_users(
-        room=room, search=blocked_search, limit=BLOCKED_LIST_SIZE
+    blocked = selectors.keyset_page(
+        blocked_filter.qs, order=selectors.BLOCKED_ORDER, size=BLOCKED_LIST_SIZE
     )
     counters = selectors.console_counters(room=room)
     reports = report_selectors.room_reports(room=room)
@@ -108,9 +111,10 @@ def room_detail(request, room_id):
             "paged_back": before is not None,
             **feed_context(feed, has_older),
             "pinned": pinned,
-            "blocked": blocked,
-            "more_blocked": more_blocked,
-            "blocked_search": blocked_search,
+            "blocked": blocked.items,
+            "more_blocked": blocked.next_after is not None,
+            "blocked_search": blocked_filter.valid_data().get("blocked", ""),
+            "blocked_errors": blocked_filter.errors.get("blocked", []),
             "counters": counters,
             "polls": polls,
             "active_poll": next((p for p in polls if p.status == PollStatus.ACTIVE), None),

@@ -8,7 +8,8 @@ from chatrooms import selectors, services
 from chatrooms.errors import ApiError
 from chatrooms.models import Chatroom
 from moderation.access import moderator_required, room_admin_required
-from moderation.forms import RoomCreateForm, RoomFilterForm
+from moderation.filters import RoomFilter
+from moderation.forms import RoomCreateForm
 from moderation.paging import decode_cursor, encode_cursor
 from moderation.views.common import staff_actor
 
@@ -18,11 +19,11 @@ ROOMS_PAGE_SIZE = 50
 @moderator_required
 @require_GET
 def room_list(request):
-    form = RoomFilterForm(request.GET or None)
-    filters, sort = form.selection()
-    order = selectors.ROOM_SORTS[sort]
+    rooms = selectors.console_room_queryset()
+    filters = RoomFilter(request.GET or None, queryset=rooms)
+    order = filters.order
     page = selectors.keyset_page(
-        selectors.console_room_queryset(**filters),
+        filters.qs,
         order=order,
         after=decode_cursor(request.GET.get("after", ""), Chatroom, order),
         before=decode_cursor(request.GET.get("before", ""), Chatroom, order),
@@ -32,11 +33,11 @@ def room_list(request):
         request,
         "moderation/rooms.html",
         {
-            "form": form,
+            "form": filters.form,
             "rooms": page.items,
             "next_cursor": encode_cursor(page.next_after),
             "prev_cursor": encode_cursor(page.prev_before),
-            "filtered": any(value not in ("", None) for value in filters.values()),
+            "filtered": filters.filtered,
         },
     )
 
