@@ -4,13 +4,15 @@
 #              worker, the relay and the task worker together (Procfile.dev; Ctrl-C
 #              stops them all)
 #   make test  install the test tools and run the whole suite
+# Both install the pinned versions of requirements/lock.txt; `make lock` regenerates it
+# from pyproject.toml (README, "Dependencies").
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 ARGS ?=
 
-.PHONY: run test lint clean system-deps
+.PHONY: run test lint clean system-deps lock
 
 # Debian packages the broker and its plugin need, and nginx (the serving tests run the
 # shipped deploy/nginx site); installed when missing.
@@ -35,9 +37,32 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,dev]'
+# Every extra of pyproject.toml the lock covers; the virtualenv gets them all.
+LOCK_EXTRAS := test dev bench
+LOCK := requirements/lock.txt
+# What production installs (README, "Deploy"): the runtime dependencies alone, at the
+# lock's versions.
+RUNTIME_LOCK := requirements/runtime.txt
+UV_VERSION := 0.13.9
+# The lock is resolved for every platform from Python 3.11 up (Debian 12's), with the
+# hashes of every file; `make lock LOCK_ARGS=--upgrade` moves every pin to the newest
+# version pyproject.toml allows, `LOCK_ARGS='--upgrade-package NAME'` one of them.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command 'make lock'
+
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python requirements/check.py $(LOCK_EXTRAS)
 	touch $@
+
+# Regenerate the lock from pyproject.toml. Pins already in it are kept unless
+# pyproject.toml no longer allows them (or LOCK_ARGS says otherwise).
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+	$(UV_COMPILE) $(addprefix --extra ,$(LOCK_EXTRAS)) $(LOCK_ARGS) -o $(LOCK)
+	$(UV_COMPILE) --constraint $(LOCK) -o $(RUNTIME_LOCK)
 
 run: $(VENV)/.installed $(BROKER_PLUGIN)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -61,7 +86,6 @@ clean:
 BENCH_ARGS ?=
 .PHONY: bench
 bench: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The realtime link (docs/performance.md): ingest through the broker, fan-out over WebSocket.
