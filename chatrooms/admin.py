@@ -54,6 +54,7 @@ from chatrooms.models import (
     PollType,
     PollVote,
     RefreshToken,
+    RoomModerator,
 )
 
 INLINE_ROWS = 50
@@ -1001,3 +1002,76 @@ class ApiKeyAdmin(ScalableAdmin):
         for api_key in queryset:
             services.api_key_revoke(actor=admin_actor(request), api_key=api_key)
         self.message_user(request, "Revoked the selected key(s).", messages.SUCCESS)
+
+
+# --- Room moderators (issue 14) ------------------------------------------------------
+# Room admins (the console's "administer" permission) and superusers assign Moderators
+# here as in the console; every change goes through the audited services. Room admins
+# hold no model permissions of the admin's own, so access is granted by that permission.
+ADMINISTER_PERMISSION = "chatrooms.administer_chatroom"
+
+
+class RoomModeratorForm(forms.ModelForm):
+    class Meta:
+        model = RoomModerator
+        fields = ["room", "user"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "user" in self.fields:
+            self.fields["user"].queryset = self.fields["user"].queryset.filter(
+                is_staff=True, is_active=True
+            )
+            self.fields["user"].help_text = (
+                "A staff user with the Moderator role: once assigned, they see only the "
+                "rooms they are assigned to."
+            )
+
+
+@admin.register(RoomModerator)
+class RoomModeratorAdmin(ScalableAdmin):
+    form = RoomModeratorForm
+    list_display = ["room", "user", "assigned_at", "assigned_by"]
+    list_select_related = ["room", "user", "assigned_by"]
+    search_fields = ["user__username", "room__label"]
+    uuid_search_fields = ("room_id",)
+    raw_id_fields = ["room"]
+    ordering = ["-assigned_at"]
+    readonly_fields = ["assigned_at", "assigned_by"]
+
+    def _administers(self, request) -> bool:
+        user = request.user
+        return user.is_active and user.is_staff and user.has_perm(ADMINISTER_PERMISSION)
+
+    def has_module_permission(self, request):
+        return self._administers(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._administers(request)
+
+    def has_add_permission(self, request):
+        return self._administers(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # unassign and assign again instead: each is its own audit row
+
+    def has_delete_permission(self, request, obj=None):
+        return self._administers(request)
+
+    def get_fields(self, request, obj=None):
+        return ["room", "user"] if obj is None else ["room", "user", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        assignment, _created = services.room_moderator_add(
+            actor=admin_actor(request), room=obj.room, user=obj.user
+        )
+        obj.pk = assignment.pk
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        services.room_moderator_remove(actor=admin_actor(request), room=obj.room, user=obj.user)
+
+    def delete_queryset(self, request, queryset):
+        actor = admin_actor(request)
+        for assignment in queryset.select_related("room", "user"):
+            services.room_moderator_remove(actor=actor, room=assignment.room, user=assignment.user)

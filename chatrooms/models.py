@@ -243,6 +243,39 @@ class RoomLockdown(models.Model):
         return f"Lockdown of {self.room_id} ({'on' if self.active else 'off'})"
 
 
+class RoomModerator(models.Model):
+    """A staff user assigned to moderate one room (issue 14, "Who may moderate what").
+
+    A Moderator with assignments sees and acts on those rooms only; a room with
+    assignments is hidden from the Moderators not assigned to it. Room admins and
+    superusers see every room whatever is assigned. What a Moderator with no
+    assignments sees is ``CHATROOM_CONSOLE_UNASSIGNED_ROOMS`` (the rule itself is
+    ``moderation.access``; docs/console.md). Written only by
+    ``services.room_moderator_add`` / ``room_moderator_remove``, each audited.
+    """
+
+    room = models.ForeignKey(Chatroom, on_delete=models.CASCADE, related_name="moderators")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderated_rooms"
+    )
+    assigned_at = models.DateTimeField(default=timezone.now)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "room moderator"
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="chatrooms_roommoderator_unique")
+        ]
+        # "Which rooms are this user's" (every console request of a Moderator); the
+        # unique constraint's index serves "who moderates this room".
+        indexes = [models.Index(fields=["user", "room"], name="chatrooms_roommod_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} moderates {self.room}"
+
+
 class ChatUserSnapshot(models.Model):
     """The `action_taker` (a `chat.v1.ChatUser`) as it was when the action happened."""
 
@@ -808,6 +841,8 @@ class AuditAction(models.TextChoices):
     TOKEN_REUSE = "token.reuse", "Refresh token reuse detected"
     SESSIONS_REVOKE = "sessions.revoke", "Sessions ended"
     REPORT_REQUEST = "report.request", "Report requested"
+    ROOM_MODERATOR_ADD = "room.moderator_add", "Moderator assigned"
+    ROOM_MODERATOR_REMOVE = "room.moderator_remove", "Moderator unassigned"
 
 
 class ActorKind(models.TextChoices):

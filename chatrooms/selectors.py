@@ -30,6 +30,7 @@ from chatrooms.models import (
     PollStatus,
     Role,
     RoomLockdown,
+    RoomModerator,
 )
 
 
@@ -481,14 +482,15 @@ def _count_per_room(queryset: QuerySet) -> Subquery:
     return Coalesce(Subquery(counted), 0)
 
 
-def console_room_queryset() -> QuerySet:
+def console_room_queryset(*, rooms: QuerySet | None = None) -> QuerySet:
     """Rooms for the console list, each annotated in the same query with
     ``blocked_count`` (active blocks), ``pinned_count``, ``active_poll_question``
-    and ``last_message_at``. The console filters it (``moderation.filters.RoomFilter``)
-    and pages it (``keyset_page``).
+    and ``last_message_at``. ``rooms`` is where to start from (every room by default):
+    the console passes the rooms the staff user may see, then filters the result
+    (``moderation.filters.RoomFilter``) and pages it (``keyset_page``).
     """
     active_poll = Poll.objects.filter(room=OuterRef("pk"), status=PollStatus.ACTIVE)
-    return Chatroom.objects.annotate(
+    return (Chatroom.objects.all() if rooms is None else rooms).annotate(
         blocked_count=_count_per_room(BlockedUser.objects.active()),
         pinned_count=_count_per_room(PinnedMessage.objects.all()),
         active_poll_question=Subquery(active_poll.values("question")[:1]),
@@ -568,10 +570,11 @@ def console_active_poll(*, room: Chatroom) -> Poll | None:
     return poll_queryset().filter(room=room, status=PollStatus.ACTIVE).first()
 
 
-def audit_log_queryset() -> QuerySet:
-    """Audit rows with their room joined. The console filters them
+def audit_log_queryset(*, entries: QuerySet | None = None) -> QuerySet:
+    """Audit rows with their room joined. ``entries`` is where to start from (every
+    entry by default): the console passes what the user may read, then filters them
     (``moderation.filters.AuditLogFilter``) and pages or exports them."""
-    return AuditLogEntry.objects.select_related("room")
+    return (AuditLogEntry.objects.all() if entries is None else entries).select_related("room")
 
 
 def api_key_queryset() -> QuerySet:
@@ -646,13 +649,21 @@ class UserCard:
         )
 
 
-def console_user_card(*, room: Chatroom, user_id: str, limit: int = USER_CARD_LIMIT) -> UserCard:
+def console_user_card(
+    *,
+    room: Chatroom,
+    user_id: str,
+    limit: int = USER_CARD_LIMIT,
+    rooms: QuerySet | None = None,
+) -> UserCard:
     """The user card: their latest live session in the room, their messages in the room and
     in other rooms, their blocks (active and past, every room), the audit entries that
     acted on them, and which of the room messages are pinned. Six queries, each an index
     probe (``chatrooms_msg_user_idx``, ``chatrooms_block_user_idx``,
-    ``chatrooms_audit_target_idx``, the session's subject index)."""
+    ``chatrooms_audit_target_idx``, the session's subject index). ``rooms``, when given,
+    bounds what is shown of other rooms to those (the rooms the staff user may see)."""
     card = UserCard(room=room, user_id=user_id)
+    seen = {} if rooms is None else {"room__in": rooms.values("pk")}
     # Live sessions only (``chatrooms_session_user_idx``); ended ones show in the audit.
     session = (
         ChatSession.objects.filter(room=room, subject=user_id, revoked_at__isnull=True)
@@ -662,14 +673,16 @@ def console_user_card(*, room: Chatroom, user_id: str, limit: int = USER_CARD_LI
     )
     mine = ChatMessage.objects.filter(user_id=user_id).order_by("-received_at", "-id")
     card.room_messages = list(mine.filter(room=room)[:limit])
-    card.other_messages = list(mine.exclude(room=room).select_related("room")[:limit])
+    card.other_messages = list(
+        mine.exclude(room=room).filter(**seen).select_related("room")[:limit]
+    )
     card.blocks = list(
-        BlockedUser.objects.filter(user_id=user_id)
+        BlockedUser.objects.filter(user_id=user_id, **seen)
         .select_related("room")
         .order_by("-blocked_at", "-id")[:limit]
     )
     card.audit_entries = list(
-        AuditLogEntry.objects.filter(target_type="user", target_id=user_id)
+        AuditLogEntry.objects.filter(target_type="user", target_id=user_id, **seen)
         .select_related("room")
         .order_by("-created_at", "-id")[:limit]
     )
@@ -712,3 +725,38 @@ def console_last_block(*, room: Chatroom, user_id: str) -> BlockedUser | None:
     """The newest block of a user in a room, whatever its state."""
     blocks = BlockedUser.objects.filter(room=room, user_id=user_id)
     return blocks.order_by("-blocked_at", "-id").first()
+
+
+# --- Room moderators (issue 14) -------------------------------------------------------
+
+
+def room_moderators(*, room: Chatroom) -> list[RoomModerator]:
+    """Who is assigned to moderate a room, by username; one query."""
+    return list(
+        RoomModerator.objects.filter(room=room)
+        .select_related("user")
+        .order_by("user__username", "user_id")
+    )
+
+
+def assignable_moderators(*, room: Chatroom) -> QuerySet:
+    """Active staff holding the Moderator permission (through a group or their own) who
+    are not assigned to ``room`` yet. Room admins and superusers are left out: they
+    see every room whatever is assigned."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    def holders(codename: str) -> Q:
+        perm = Permission.objects.filter(content_type__app_label="chatrooms", codename=codename)
+        return Q(groups__permissions__in=perm) | Q(user_permissions__in=perm)
+
+    users = get_user_model().objects.filter(is_active=True, is_staff=True, is_superuser=False)
+    moderators = users.filter(holders("moderate_chatroom")).values("pk")
+    admins = users.filter(holders("administer_chatroom")).values("pk")
+    assigned = RoomModerator.objects.filter(room=room).values("user_id")
+    return (
+        users.filter(pk__in=moderators)
+        .exclude(pk__in=admins)
+        .exclude(pk__in=assigned)
+        .order_by("username")
+    )

@@ -63,6 +63,7 @@ from chatrooms.models import (
     PollVote,
     RefreshToken,
     RoomLockdown,
+    RoomModerator,
     SessionRevocation,
     SlowModeSend,
     counter_key_validator,
@@ -243,6 +244,66 @@ def chatroom_update_label(
         after=after,
     )
     return room
+
+
+# --- Room moderators (issue 14, "Who may moderate what") -----------------------
+
+
+def _may_be_assigned(user) -> bool:
+    """Active staff holding the Moderator role's permission (a Room admin too, though
+    assigning one changes nothing: room admins see every room)."""
+    return bool(
+        user.is_active
+        and user.is_staff
+        and (user.has_perm("chatrooms.moderate_chatroom") or user.is_superuser)
+    )
+
+
+@transaction.atomic
+def room_moderator_add(*, actor: Actor, room: Chatroom, user) -> tuple[RoomModerator, bool]:
+    """Assign ``user`` to moderate ``room``. Returns the assignment and whether it is
+    new; assigning twice changes nothing and writes no second audit row."""
+    if not _may_be_assigned(user):
+        raise InvalidArgument(
+            f"{user} is not active staff with the Moderator role; only they can be assigned.",
+            field_violations=[("user", "Not an active staff user with the Moderator role.")],
+        )
+    existing = RoomModerator.objects.filter(room=room, user=user).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            assignment = RoomModerator.objects.create(room=room, user=user, assigned_by=actor.user)
+    except IntegrityError:
+        # Assigned meanwhile by someone else: the same outcome.
+        return RoomModerator.objects.get(room=room, user=user), False
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROOM_MODERATOR_ADD,
+        room=room,
+        target_type="staff_user",
+        target_id=f"staff:{user.pk}",
+        after={"user_id": user.pk, "username": user.get_username()},
+    )
+    return assignment, True
+
+
+@transaction.atomic
+def room_moderator_remove(*, actor: Actor, room: Chatroom, user) -> bool:
+    """Take ``user`` off ``room``. Returns whether they were assigned (an audit row
+    then); removing someone not assigned changes nothing."""
+    deleted, _ = RoomModerator.objects.filter(room=room, user=user).delete()
+    if not deleted:
+        return False
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROOM_MODERATOR_REMOVE,
+        room=room,
+        target_type="staff_user",
+        target_id=f"staff:{user.pk}",
+        before={"user_id": user.pk, "username": user.get_username()},
+    )
+    return True
 
 
 # --- API keys --------------------------------------------------------------------

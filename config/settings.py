@@ -554,6 +554,19 @@ CHATROOM_VIEWER_COUNT_INTERVAL = timedelta(
     seconds=env_int("CHATROOM_VIEWER_COUNT_INTERVAL_SECONDS", 5)
 )
 
+# --- Per-room moderators (moderation.access; docs/console.md) ------------------------
+# What a Moderator assigned to no room sees in the console: "all" the rooms nobody is
+# assigned to (as before assignments existed), or "none". Assigned Moderators see their
+# rooms only; room admins and superusers see every room.
+CHATROOM_CONSOLE_UNASSIGNED_ROOMS = (
+    (env_str("CHATROOM_CONSOLE_UNASSIGNED_ROOMS", "all") or "").strip().lower()
+)
+if CHATROOM_CONSOLE_UNASSIGNED_ROOMS not in ("all", "none"):
+    raise ImproperlyConfigured(
+        "CHATROOM_CONSOLE_UNASSIGNED_ROOMS must be 'all' or 'none', got "
+        f"{os.environ.get('CHATROOM_CONSOLE_UNASSIGNED_ROOMS')!r}"
+    )
+
 # --- Reports (chatrooms.reports; docs/api.md, "Reports") ----------------------------
 # The queue: rows in this same database, run by `manage.py db_worker` (make run,
 # deploy/systemd/chatroom-tasks.service).

@@ -206,6 +206,16 @@ class UnblockForm(forms.Form):
     reason = forms.CharField(label="Reason", required=False, max_length=500)
 
 
+class RoomModeratorForm(forms.Form):
+    """Assign (or unassign) a staff user to a room; ``users`` are who may be chosen."""
+
+    user = forms.ModelChoiceField(label="Moderator", queryset=None, to_field_name="pk")
+
+    def __init__(self, *args, users, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = users
+
+
 PURGE_WINDOWS = [
     (1, "1 minute"),
     (5, "5 minutes"),

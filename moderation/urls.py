@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 
 from moderation.access import moderator_required
 from moderation.forms import StaffAuthenticationForm
-from moderation.views import api_keys, audit, polls, room, rooms, users
+from moderation.views import api_keys, audit, moderators, polls, room, rooms, users
 
 app_name = "moderation"
 
@@ -77,6 +77,13 @@ urlpatterns = [
     path(room_path + "messages/pin/", room.message_pin, name="message_pin"),
     path(room_path + "messages/unpin/", room.message_unpin, name="message_unpin"),
     path(room_path + "messages/delete/", room.message_delete, name="message_delete"),
+    # Per-room moderators (room admins)
+    path(room_path + "moderators/add/", moderators.room_moderator_add, name="room_moderator_add"),
+    path(
+        room_path + "moderators/remove/",
+        moderators.room_moderator_remove,
+        name="room_moderator_remove",
+    ),
     # Polls
     path(room_path + "polls/new/", polls.poll_create, name="poll_new"),
     path(poll_path + "edit/", polls.poll_edit, name="poll_edit"),

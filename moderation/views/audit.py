@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 from chatrooms import selectors
 from chatrooms.models import AuditLogEntry
 from chatrooms.spreadsheets import csv_safe
-from moderation.access import moderator_required
+from moderation.access import moderator_required, visible_audit_entries
 from moderation.filters import AuditLogFilter
 from moderation.paging import decode_cursor, encode_cursor
 
@@ -38,7 +38,7 @@ CSV_COLUMNS = [
 @moderator_required
 @require_GET
 def audit_log(request):
-    entries = selectors.audit_log_queryset()
+    entries = selectors.audit_log_queryset(entries=visible_audit_entries(request.user))
     filters = AuditLogFilter(request.GET or None, queryset=entries)
     page = selectors.keyset_page(
         filters.qs,
@@ -94,7 +94,7 @@ def _csv_rows(entries):
 @require_GET
 def audit_log_csv(request):
     """The rows matching the page's filters, newest first, streamed."""
-    entries = selectors.audit_log_queryset()
+    entries = selectors.audit_log_queryset(entries=visible_audit_entries(request.user))
     filters = AuditLogFilter(request.GET or None, queryset=entries)
     response = StreamingHttpResponse(
         _csv_rows(filters.qs.order_by(*AUDIT_ORDER).iterator(chunk_size=2000)),

@@ -42,7 +42,7 @@ def poll_or_404(room, poll_id) -> Poll:
 @moderator_required
 @require_http_methods(["GET", "POST"])
 def poll_create(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     form = PollForm(request.POST or None)
     if request.method == "POST" and not form.adding_rows and form.is_valid():
         data = form.cleaned_data
@@ -65,7 +65,7 @@ def poll_create(request, room_id):
 @moderator_required
 @require_http_methods(["GET", "POST"])
 def poll_edit(request, room_id, poll_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     poll = poll_or_404(room, poll_id)
     if poll.status != PollStatus.QUEUED:
         messages.error(request, "Only a queued poll can be edited.")
@@ -93,7 +93,7 @@ def poll_edit(request, room_id, poll_id):
 @require_POST
 def poll_change(request, room_id, poll_id):
     """Start, close or archive; archiving asks for confirmation first."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     poll = poll_or_404(room, poll_id)
     form = PollChangeForm(request.POST)
     if not form.is_valid():
@@ -133,7 +133,7 @@ def poll_change(request, room_id, poll_id):
 @moderator_required
 @require_POST
 def poll_delete(request, room_id, poll_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     poll = poll_or_404(room, poll_id)
     if request.POST.get("confirm") != "1":
         return confirmation(
@@ -156,7 +156,7 @@ def poll_delete(request, room_id, poll_id):
 @moderator_required
 @require_GET
 def poll_results_csv(request, room_id, poll_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     poll = poll_or_404(room, poll_id)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="poll-{poll.pk}-results.csv"'

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -20,7 +20,7 @@ from chatrooms.realtime import topics
 from chatrooms.reports import links as report_links
 from chatrooms.reports import selectors as report_selectors
 from chatrooms.reports import services as report_services
-from moderation.access import moderator_required, room_admin_required
+from moderation.access import moderator_required, room_admin_required, room_in_scope
 from moderation.filters import BlockedUserFilter
 from moderation.forms import (
     BLOCK_DURATIONS,
@@ -61,8 +61,10 @@ BLOCKED_LIST_SIZE = 50
 REALTIME_TOKEN_LIFETIME = timedelta(minutes=10)
 
 
-def room_or_404(room_id) -> Chatroom:
-    return get_object_or_404(Chatroom, pk=room_id)
+def room_or_404(request, room_id) -> Chatroom:
+    """The room of the URL, if the signed-in user may see it (``moderation.access``);
+    else 404, as for a room that does not exist."""
+    return room_in_scope(request, room_id)
 
 
 def room_url(room: Chatroom, anchor: str = "") -> str:
@@ -80,7 +82,7 @@ def feed_context(feed: list[ChatMessage], has_older: bool) -> dict:
 @moderator_required
 @require_GET
 def room_detail(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     before = decode_cursor(request.GET.get("before", ""), ChatMessage, FEED_ORDER)
     blocked_filter = BlockedUserFilter(
         request.GET, queryset=selectors.console_blocked_users(room=room)
@@ -130,6 +132,11 @@ def room_detail(request, room_id):
             "report_form": ReportForm(),
             "block_durations": BLOCK_DURATIONS,
             "statuses": ChatStatus,
+            # The Moderators panel (moderation/views/moderators.py); the choices are
+            # read only for room admins, who get the form.
+            "room_moderators": selectors.room_moderators(room=room),
+            "assignable_moderators": selectors.assignable_moderators(room=room),
+            "unassigned_rooms_open": settings.CHATROOM_CONSOLE_UNASSIGNED_ROOMS == "all",
         },
     )
 
@@ -141,7 +148,7 @@ def room_detail(request, room_id):
 @require_GET
 def room_feed(request, room_id):
     """The newest page of the feed (the room page polls it every few seconds)."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     feed, has_older = selectors.console_message_feed(room=room, limit=FEED_PAGE_SIZE)
     # Its forms lead back to the page it sits in (with that page's search, say).
     here = htmx_current_page(request, room_url(room))
@@ -156,7 +163,7 @@ def room_feed(request, room_id):
 @require_GET
 def room_stats(request, room_id):
     """Viewer info and counter values."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     return render(
         request,
         "moderation/partials/stats.html",
@@ -168,7 +175,7 @@ def room_stats(request, room_id):
 @require_GET
 def room_poll_results(request, room_id):
     """The active poll's live results."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     return render(
         request,
         "moderation/partials/poll_results.html",
@@ -185,7 +192,7 @@ def room_poll_results(request, room_id):
 def room_realtime(request, room_id):
     """How the room page follows the room over the realtime link (docs/realtime.md):
     the broker, the admins' topic, and a short-lived admin token for this staff user."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     actor = staff_actor(request)
     client_id = "console-" + secrets.token_hex(8)
     issued = auth.chatroom_token_issue(
@@ -215,7 +222,7 @@ def room_realtime(request, room_id):
 @moderator_required
 @require_POST
 def room_mute(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def mute(data):
         muted = data["muted"]
@@ -230,7 +237,7 @@ def room_mute(request, room_id):
 @room_admin_required
 @require_POST
 def room_status(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def change(data):
         status = ChatStatus(data["status"])
@@ -243,7 +250,7 @@ def room_status(request, room_id):
 @room_admin_required
 @require_POST
 def room_viewer_info(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def update(data):
         enabled = data["enabled"]
@@ -258,7 +265,7 @@ def room_viewer_info(request, room_id):
 @room_admin_required
 @require_POST
 def room_slow_mode(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def update(data):
         seconds = data["seconds"]
@@ -287,7 +294,7 @@ def lockdown_summary(room: Chatroom) -> str:
 def room_lockdown(request, room_id):
     """One click on or off. Moderators may use it, as Twitch mods use Shield Mode; room
     admins edit what it applies (``room_lockdown_settings``)."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def toggle(data):
         actor = staff_actor(request)
@@ -312,7 +319,7 @@ def room_lockdown(request, room_id):
 @room_admin_required
 @require_POST
 def room_lockdown_settings(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def update(data):
         services.chatroom_lockdown_configure(actor=staff_actor(request), room=room, **data)
@@ -324,7 +331,7 @@ def room_lockdown_settings(request, room_id):
 @room_admin_required
 @require_POST
 def room_counters(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def update(data):
         keys = data["keys"]
@@ -337,7 +344,7 @@ def room_counters(request, room_id):
 @room_admin_required
 @require_POST
 def room_label(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def rename(data):
         label = data["label"]
@@ -351,7 +358,7 @@ def room_label(request, room_id):
 @require_POST
 def room_report(request, room_id):
     """Ask for a report; the worker builds it, the Reports panel shows when it is ready."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def request_report(data):
         report = report_services.report_request(
@@ -376,7 +383,7 @@ def room_report(request, room_id):
 @require_POST
 def user_block(request, room_id):
     """Block a message's sender (``message_id``) or a user given by id."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def block(data):
         if data["message_id"]:
@@ -411,7 +418,7 @@ def user_block(request, room_id):
 @moderator_required
 @require_POST
 def user_unblock(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def unblock(data):
         try:
@@ -463,7 +470,7 @@ def _end_sessions(request, room, *, back: str, question, button: str, action, on
 @require_POST
 def user_sessions_end(request, room_id):
     """End one user's sessions in this room: every token minted for them stops working."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def who(data):
         return data["custom_name"] or data["user_id"]
@@ -492,7 +499,7 @@ def user_sessions_end(request, room_id):
 @require_POST
 def room_sessions_end(request, room_id):
     """End every session in this room: every token minted for it until now stops working."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def end(data):
         ended = services.room_sessions_revoke(
@@ -520,7 +527,7 @@ def room_sessions_end(request, room_id):
 @moderator_required
 @require_POST
 def message_pin(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def pin(data):
         message = selectors.console_message_get(room=room, message_id=data["message_id"])
@@ -549,7 +556,7 @@ def message_pin(request, room_id):
 @moderator_required
 @require_POST
 def message_unpin(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def unpin(data):
         try:
@@ -568,7 +575,7 @@ def message_unpin(request, room_id):
 @moderator_required
 @require_POST
 def message_delete(request, room_id):
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     form = MessageForm(request.POST)
     if not form.is_valid():
         report_form_errors(request, form)

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from chatrooms import selectors, services
 from chatrooms.errors import ApiError
 from chatrooms.models import Chatroom
-from moderation.access import moderator_required, room_admin_required
+from moderation.access import moderator_required, room_admin_required, visible_rooms
 from moderation.filters import RoomFilter
 from moderation.forms import RoomCreateForm
 from moderation.paging import decode_cursor, encode_cursor
@@ -19,7 +19,7 @@ ROOMS_PAGE_SIZE = 50
 @moderator_required
 @require_GET
 def room_list(request):
-    rooms = selectors.console_room_queryset()
+    rooms = selectors.console_room_queryset(rooms=visible_rooms(request.user))
     filters = RoomFilter(request.GET or None, queryset=rooms)
     order = filters.order
     page = selectors.keyset_page(

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chatrooms import selectors, services
 from chatrooms.models import AuditAction
-from moderation.access import moderator_required
+from moderation.access import moderator_required, sees_every_room, visible_rooms
 from moderation.forms import PURGE_WINDOWS, PurgeForm
 from moderation.views.common import (
     Already,
@@ -35,8 +35,13 @@ def card_url(room, user_id: str) -> str:
 @moderator_required
 @require_GET
 def user_card(request, room_id, user_id):
-    room = room_or_404(room_id)
-    card = selectors.console_user_card(room=room, user_id=user_id)
+    room = room_or_404(request, room_id)
+    card = selectors.console_user_card(
+        room=room,
+        user_id=user_id,
+        # Of other rooms, only what this user may see there.
+        rooms=None if sees_every_room(request.user) else visible_rooms(request.user),
+    )
     in_dialog = request.headers.get("HX-Target") == CARD_TARGET
     # Its forms lead back to the page the moderator is on: the room page under the dialog,
     # or this card.
@@ -60,7 +65,7 @@ def _window_label(minutes: int) -> str:
 @require_POST
 def user_purge(request, room_id):
     """Delete a user's messages of the last N minutes in this room (a confirmation first)."""
-    room = room_or_404(room_id)
+    room = room_or_404(request, room_id)
     back = room_url(room)
     form = PurgeForm(request.POST)
     if not form.is_valid():

@@ -60,6 +60,8 @@ VIEWS = [
     ("room_lockdown_settings", "room", "post", ADMINISTER),
     ("user_sessions_end", "room", "post", ADMINISTER),
     ("room_sessions_end", "room", "post", ADMINISTER),
+    ("room_moderator_add", "room", "post", ADMINISTER),
+    ("room_moderator_remove", "room", "post", ADMINISTER),
     ("api_keys", "", "get", ADMINISTER),
     ("api_keys", "", "post", ADMINISTER),
     ("api_key_revoke", "key", "post", ADMINISTER),

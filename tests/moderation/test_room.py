@@ -186,15 +186,20 @@ def test_an_inactive_room_says_so(moderator_client, room):
 
 
 def test_the_room_page_runs_a_fixed_number_of_queries(
-    moderator_client, room, django_assert_num_queries
+    moderator_client, moderator, roles, room, system_actor, django_assert_num_queries
 ):
-    # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 the room,
-    # 6 pinned messages, 7 polls, 8 their options, 9 the feed, 10 blocks of the feed's
-    # senders, 11 the blocked list, 12 counters, 13 reports, 14 the lockdown.
-    queries = 14
+    # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 the room (and
+    # whether this moderator may see it), 6 pinned messages, 7 polls, 8 their options,
+    # 9 the feed, 10 blocks of the feed's senders, 11 the blocked list, 12 counters,
+    # 13 reports, 14 the lockdown, 15 the room's moderators.
+    queries = 15
+    services.room_moderator_add(actor=system_actor, room=room, user=moderator)
 
     def fill(count):
         for _ in range(count):
+            other = factories.StaffUserFactory()
+            other.groups.add(roles["Moderator"])
+            services.room_moderator_add(actor=system_actor, room=room, user=other)
             sender = factories.ChatMessageFactory(room=room)
             factories.BlockedUserFactory(room=room, user_id=sender.user_id)
             factories.PinnedMessageFactory(room=room, message_id=str(sender.pk))
