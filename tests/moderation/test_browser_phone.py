@@ -49,6 +49,17 @@ def scroll_width(page) -> int:
     return page.evaluate("document.scrollingElement.scrollWidth")
 
 
+def boxes_scrolling_sideways(page) -> list[str]:
+    """Elements whose content is wider than they are and that scroll to show it."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('body *')].filter(el => {
+            const overflow = getComputedStyle(el).overflowX;
+            return (overflow === 'auto' || overflow === 'scroll')
+                && el.scrollWidth > el.clientWidth + 1;
+        }).map(el => el.tagName.toLowerCase() + '.' + [...el.classList].join('.'))"""
+    )
+
+
 def test_console_pages_fit_a_phone(phone_page, console_live_server, roles, system_actor):
     base = console_live_server.url
     staff_in(roles["Moderator"], username="mo")
@@ -66,6 +77,16 @@ def test_console_pages_fit_a_phone(phone_page, console_live_server, roles, syste
     factories.PollFactory(room=labelled, status=PollStatus.ACTIVE, question="Best talk so far?")
     factories.BlockedUserFactory(room=unlabelled)
     services.chatroom_set_muted(actor=system_actor, room=unlabelled, muted=True)
+    # An audit entry with everything long: a user id, a reason and a change's JSON.
+    services.user_block(
+        actor=system_actor,
+        room=labelled,
+        user_id=message.user_id,
+        reason="Spam, again and again: " + "y" * 80,
+    )
+    services.chatroom_update_label(
+        actor=system_actor, room=unlabelled, label="A label long enough to widen " + "z" * 60
+    )
     pages = {
         "rooms": reverse("moderation:rooms"),
         "room": reverse("moderation:room", args=[labelled.pk]),
@@ -82,6 +103,8 @@ def test_console_pages_fit_a_phone(phone_page, console_live_server, roles, syste
         if shots:
             page.screenshot(path=str(Path(shots) / f"phone-{name}.png"), full_page=True)
         assert scroll_width(page) <= PHONE["width"], name
+        # Nor does anything inside scroll sideways (a table in its scrolling box).
+        assert boxes_scrolling_sideways(page) == [], name
 
     # The rooms list reads as cards: one per room, each cell labelled by its column.
     page.goto(base + pages["rooms"])
@@ -92,6 +115,22 @@ def test_console_pages_fit_a_phone(phone_page, console_live_server, roles, syste
     assert thead.evaluate("el => getComputedStyle(el).position") == "absolute"
     status = row.locator("td[data-label='Status']")
     assert status.evaluate("el => getComputedStyle(el, '::before').content") == '"Status"'
+
+    # So does the audit log: every entry a card, its JSON wrapped inside.
+    page.goto(base + pages["audit"])
+    entry = page.locator("table.table-audit.table-cards tbody tr").first
+    expect(entry).to_be_visible()
+    assert (
+        entry.locator("td[data-label='What']").evaluate(
+            "el => getComputedStyle(el, '::before').content"
+        )
+        == '"What"'
+    )
+    page.locator("table.table-audit details.change summary").first.click()
+    assert scroll_width(page) <= PHONE["width"]
+    assert boxes_scrolling_sideways(page) == []
+    card_box = entry.bounding_box()
+    assert card_box["x"] >= 0 and card_box["x"] + card_box["width"] <= PHONE["width"]
 
     # The room page stacks its panels: the feed and the side panels are one column.
     page.goto(base + pages["room"])
