@@ -7,7 +7,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from chatrooms import selectors, services
 from chatrooms.errors import ApiError
 from chatrooms.models import Chatroom
-from moderation.access import moderator_required, room_admin_required, visible_rooms
+from moderation.access import (
+    moderator_required,
+    room_admin_required,
+    sees_every_room,
+    visible_rooms,
+)
 from moderation.filters import RoomFilter
 from moderation.forms import RoomCreateForm
 from moderation.paging import decode_cursor, encode_cursor
@@ -38,6 +43,7 @@ def room_list(request):
             "next_cursor": encode_cursor(page.next_after),
             "prev_cursor": encode_cursor(page.prev_before),
             "filtered": filters.filtered,
+            "sees_every_room": sees_every_room(request.user),
         },
     )
 

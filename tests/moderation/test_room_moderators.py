@@ -422,3 +422,12 @@ def test_assignments_made_by_someone_else_at_once_are_one_row(world):
     assert (
         AuditLogEntry.objects.filter(action=AuditAction.ROOM_MODERATOR_ADD, room=room).count() == 1
     )
+
+
+def test_a_moderator_with_no_room_is_told_why_the_list_is_empty(world, settings):
+    settings.CHATROOM_CONSOLE_UNASSIGNED_ROOMS = UNASSIGNED_NONE
+
+    text = client_for(world["users"]["unassigned moderator"]).get(reverse("moderation:rooms")).text
+
+    assert "No room is open to you yet" in text
+    assert "There are no rooms yet" not in text
