@@ -38,7 +38,8 @@ def sees_every_room(user) -> bool:
     return can_administer(user)
 
 
-def _unassigned_rooms_open() -> bool:
+def unassigned_rooms_open() -> bool:
+    """Whether Moderators with no assignment see the rooms nobody is assigned to."""
     return settings.CHATROOM_CONSOLE_UNASSIGNED_ROOMS == UNASSIGNED_ALL
 
 
@@ -55,7 +56,7 @@ def room_visibility(user) -> Q | None:
     if sees_every_room(user):
         return None
     visible = Q(Exists(RoomModerator.objects.filter(user=user, room=OuterRef("pk"))))
-    if _unassigned_rooms_open():
+    if unassigned_rooms_open():
         nobody_assigned = ~Exists(RoomModerator.objects.filter(room=OuterRef("pk")))
         visible |= Q(nobody_assigned) & Q(_has_no_assignment(user))
     return visible
@@ -76,7 +77,7 @@ def visible_audit_entries(user, queryset: QuerySet | None = None) -> QuerySet:
     if sees_every_room(user):
         return queryset
     readable = Q(room_id__in=visible_rooms(user).values("pk"))
-    if _unassigned_rooms_open():
+    if unassigned_rooms_open():
         readable |= Q(room_id__isnull=True) & Q(_has_no_assignment(user))
     return queryset.filter(readable)
 

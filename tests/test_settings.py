@@ -73,3 +73,13 @@ def test_a_value_limit_below_one_largest_increment_is_a_startup_error():
     assert "CHATROOM_INCREMENT_VALUE_RATE must allow at least one largest increment" in (
         result.stderr
     )
+
+
+def test_unassigned_rooms_setting_takes_all_or_none_only():
+    for value in ("all", "NONE"):
+        result = run_manage("check", DJANGO_DEBUG="1", CHATROOM_CONSOLE_UNASSIGNED_ROOMS=value)
+        assert result.returncode == 0, result.stderr
+    result = run_manage("check", DJANGO_DEBUG="1", CHATROOM_CONSOLE_UNASSIGNED_ROOMS="some")
+
+    assert result.returncode != 0
+    assert "CHATROOM_CONSOLE_UNASSIGNED_ROOMS must be 'all' or 'none'" in result.stderr

@@ -20,7 +20,12 @@ from chatrooms.realtime import topics
 from chatrooms.reports import links as report_links
 from chatrooms.reports import selectors as report_selectors
 from chatrooms.reports import services as report_services
-from moderation.access import moderator_required, room_admin_required, room_in_scope
+from moderation.access import (
+    moderator_required,
+    room_admin_required,
+    room_in_scope,
+    unassigned_rooms_open,
+)
 from moderation.filters import BlockedUserFilter
 from moderation.forms import (
     BLOCK_DURATIONS,
@@ -136,7 +141,7 @@ def room_detail(request, room_id):
             # read only for room admins, who get the form.
             "room_moderators": selectors.room_moderators(room=room),
             "assignable_moderators": selectors.assignable_moderators(room=room),
-            "unassigned_rooms_open": settings.CHATROOM_CONSOLE_UNASSIGNED_ROOMS == "all",
+            "unassigned_rooms_open": unassigned_rooms_open(),
         },
     )
 

@@ -53,6 +53,14 @@ def test_the_room_urls_are_read_from_the_patterns():
     assert "rooms" not in ROOM_URLS
 
 
+def test_a_room_in_a_console_path_is_always_called_room_id():
+    # The role decorators check the room of a ``room_id``; a room under another name
+    # (``chatroom``, ``room_pk``) would be let through unchecked.
+    for pattern in get_resolver(moderation_urls).url_patterns:
+        for name in pattern.pattern.converters:
+            assert "room" not in name or name == "room_id", (pattern.name, name)
+
+
 @pytest.fixture
 def world(roles, superuser, room_admin, system_actor):
     """Three rooms: ``mine`` assigned to ``assigned``, ``theirs`` assigned to another
