@@ -5,11 +5,15 @@ Each change is one audited service call."""
 from django.contrib.auth import get_user_model
 from django.views.decorators.http import require_POST
 
-from chatrooms import selectors, services
+from chatrooms import services
 from moderation.access import room_admin_required
 from moderation.forms import RoomModeratorForm
 from moderation.views.common import Already, form_action, staff_actor
 from moderation.views.room import room_or_404, room_url
+
+
+def _staff():
+    return get_user_model().objects.filter(is_staff=True)
 
 
 @room_admin_required
@@ -28,7 +32,9 @@ def room_moderator_add(request, room_id):
 
     return form_action(
         request,
-        lambda data: RoomModeratorForm(data, users=selectors.assignable_moderators(room=room)),
+        # Any staff user: the service says who may be assigned, and one assigned
+        # meanwhile (two room admins at once) is a notice, not a form error.
+        lambda data: RoomModeratorForm(data, users=_staff()),
         add,
         back=room_url(room, "moderators"),
     )
@@ -50,7 +56,7 @@ def room_moderator_remove(request, room_id):
         lambda data: RoomModeratorForm(
             # Any staff user, so one unassigned meanwhile is a notice, not a form error.
             data,
-            users=get_user_model().objects.filter(is_staff=True),
+            users=_staff(),
         ),
         remove,
         back=room_url(room, "moderators"),

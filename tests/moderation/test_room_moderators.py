@@ -321,7 +321,8 @@ def test_a_room_admin_assigns_and_unassigns_from_the_room_page(world, room_admin
         page=page,
     )
     assert moderators_of(room) == {"ulf-unassigned"}
-    assert any("Select a valid choice" in text for text in flash(again))
+    assert flash(again) == ["ulf-unassigned already moderates this room."]
+    assert AuditLogEntry.objects.filter(action=AuditAction.ROOM_MODERATOR_ADD).count() == 3
 
     response = client.submit(
         reverse("moderation:room_moderator_remove", kwargs={"room_id": room.pk}),
@@ -358,6 +359,22 @@ def test_a_bad_choice_is_a_message_not_a_500(world, room_admin, user_value):
 
     assert response.status_code == 302
     assert flash(response)
+    assert moderators_of(room) == set()
+
+
+def test_staff_without_the_moderator_role_cannot_be_assigned(world, room_admin, staff_without_role):
+    client = client_for(room_admin)
+    room = world["rooms"]["open"]
+    page = reverse("moderation:room", kwargs={"room_id": room.pk})
+
+    response = client.submit(
+        reverse("moderation:room_moderator_add", kwargs={"room_id": room.pk}),
+        {"user": staff_without_role.pk},
+        page=page,
+    )
+
+    assert response.status_code == 302
+    assert "not active staff with the Moderator role" in flash(response)[0]
     assert moderators_of(room) == set()
 
 
