@@ -30,7 +30,6 @@ from moderation.roles import can_administer, can_moderate
 
 UNASSIGNED_ALL = "all"
 UNASSIGNED_NONE = "none"
-UNASSIGNED_CHOICES = (UNASSIGNED_ALL, UNASSIGNED_NONE)
 
 
 def sees_every_room(user) -> bool:
@@ -80,10 +79,6 @@ def visible_audit_entries(user, queryset: QuerySet | None = None) -> QuerySet:
     if unassigned_rooms_open():
         readable |= Q(room_id__isnull=True) & Q(_has_no_assignment(user))
     return queryset.filter(readable)
-
-
-def may_see_room(user, room: Chatroom) -> bool:
-    return sees_every_room(user) or visible_rooms(user).filter(pk=room.pk).exists()
 
 
 def room_in_scope(request, room_id) -> Chatroom:
