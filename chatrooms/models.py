@@ -535,6 +535,19 @@ class SlowModeSend(models.Model):
         return f"{self.user_id} in {self.room_id} until {self.next_send_at}"
 
 
+class FilterStatus(models.TextChoices):
+    """A text message the word filter matched, and what a moderator decided."""
+
+    NONE = "", "Not filtered"
+    HELD = "held", "Held for review"
+    APPROVED = "approved", "Approved: shown to everyone"
+    CONFIRMED = "confirmed", "Confirmed: stays hidden"
+
+
+# Filter statuses that keep a message from other viewers (``sender_hidden``).
+FILTER_HIDDEN = (FilterStatus.HELD, FilterStatus.CONFIRMED)
+
+
 class ChatMessage(models.Model):
     """A stored `InteractionMessage` for history."""
 
@@ -555,6 +568,16 @@ class ChatMessage(models.Model):
         editable=False,
         help_text="An active block in the room covers the sender (by user id or device id): "
         "shown only to admins and to the sender. Kept by the block services.",
+    )
+    filter_status = models.CharField(
+        max_length=16,
+        choices=FilterStatus.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Held by the word filter, and the review decision (chatrooms.wordfilter); "
+        "while held or confirmed the message is ``sender_hidden`` whatever the blocks say. "
+        "The hit is in ``payload['filter_hit_result']``.",
     )
     text = models.TextField(blank=True)
     payload = models.JSONField(
@@ -592,6 +615,12 @@ class ChatMessage(models.Model):
             # The user card: one sender's messages newest first, in a room or across rooms,
             # deleted ones included, without reading the rooms' other messages (issue 14).
             models.Index(fields=["user_id", "-received_at", "-id"], name="chatrooms_msg_user_idx"),
+            # The word filter's review queue: a room's held messages, newest first.
+            models.Index(
+                fields=["room", "-received_at", "-id"],
+                condition=Q(filter_status="held"),
+                name="chatrooms_msg_filter_held_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -843,6 +872,18 @@ class AuditAction(models.TextChoices):
     REPORT_REQUEST = "report.request", "Report requested"
     ROOM_MODERATOR_ADD = "room.moderator_add", "Moderator assigned"
     ROOM_MODERATOR_REMOVE = "room.moderator_remove", "Moderator unassigned"
+    # The word filter (chatrooms.wordfilter.services).
+    DICTIONARY_TOKEN = "dictionary.token", "Dictionary token minted"
+    DICTIONARY_CREATE = "dictionary.create", "Dictionary created"
+    DICTIONARY_UPDATE = "dictionary.update", "Dictionary changed"
+    DICTIONARY_DELETE = "dictionary.delete", "Dictionary deleted"
+    PATTERNS_CREATE = "patterns.create", "Patterns added"
+    PATTERN_UPDATE = "pattern.update", "Pattern edited"
+    PATTERN_DELETE = "pattern.delete", "Pattern deleted"
+    PATTERNS_REPLACE = "patterns.replace", "Patterns replaced (upload)"
+    ROOM_DICTIONARIES = "room.dictionaries", "Room dictionaries changed"
+    FILTER_APPROVE = "message.filter_approve", "Filtered message approved"
+    FILTER_CONFIRM = "message.filter_confirm", "Filtered message confirmed"
 
 
 class ActorKind(models.TextChoices):
@@ -1006,3 +1047,12 @@ class AuditLogEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("The audit log is append-only.")
+
+
+# The word filter's models belong to this app (chatrooms.wordfilter).
+from chatrooms.wordfilter.models import (  # noqa: E402, F401
+    ChatroomDictionary,
+    Dictionary,
+    MatchMode,
+    Pattern,
+)

@@ -39,6 +39,7 @@ from chatrooms.errors import (
     ResourceExhausted,
 )
 from chatrooms.models import (
+    FILTER_HIDDEN,
     MAX_NEW_USER_HOLD_MINUTES,
     MAX_SLOW_MODE_SECONDS,
     ActorKind,
@@ -69,6 +70,7 @@ from chatrooms.models import (
     counter_key_validator,
 )
 from chatrooms.realtime import events, publisher
+from chatrooms.wordfilter import services as wordfilter
 
 # Limits the upstream documents (polls) or leaves open (the rest); see docs/api.md.
 MAX_POLLS_PER_ROOM = 50
@@ -988,6 +990,7 @@ def _show_messages(*, room: Chatroom, user_id: str, device_id: str, now: datetim
             deleted_at__isnull=True,
         )
         .exclude(_covering_block(now))
+        .exclude(filter_status__in=FILTER_HIDDEN)  # still held by the word filter
         .update(sender_hidden=False)
     )
 
@@ -1254,9 +1257,10 @@ def messages_send(
     the room is younger than ``new_user_hold_minutes`` is refused (FAILED_PRECONDITION,
     NEW_USER_HELD); admins are exempt.
     A blocked user's messages are stored flagged ``user_blocked`` and shown only to
-    admins and to that user (upstream's rule). The sender is the actor (from the token).
-    After commit the stored messages are broadcast: to viewers those they may see, to
-    admins all.
+    admins and to that user (upstream's rule); so are text messages the room's word
+    filter holds (``filter_status``, chatrooms.wordfilter). The sender is the actor
+    (from the token). After commit the stored messages are broadcast: to viewers those
+    they may see, to admins all.
     """
     result = SendResult()
     if room.status != ChatStatus.ACTIVE:
@@ -1331,6 +1335,8 @@ def messages_send(
             increments.append(
                 CounterIncrement(room=room, key=item.increment.key, value=item.increment.value)
             )
+    # The word filter holds what an enabled pattern matches (chatrooms.wordfilter).
+    wordfilter.filter_messages(room, result.stored)
     ChatMessage.objects.bulk_create(result.stored)
     CounterIncrement.objects.bulk_create(increments)
     if result.stored:
@@ -1485,7 +1491,7 @@ def _claim_slow_mode_slots(
 
 
 def viewers_may_see(room: Chatroom, message: ChatMessage) -> bool:
-    if message.user_blocked:
+    if message.user_blocked or message.filter_status in FILTER_HIDDEN:
         return False
     return room.mode != ChatMode.ONE_WAY or message.user_is_admin
 

@@ -19,6 +19,7 @@ from rest_framework import serializers
 from rest_framework.utils import html
 
 from chatrooms.models import (
+    FILTER_HIDDEN,
     MAX_SLOW_MODE_SECONDS,
     BlockedUser,
     ChatMessage,
@@ -140,6 +141,18 @@ def render_viewer_info(room) -> dict:
     }
 
 
+def render_text_message(message: ChatMessage) -> dict:
+    """``text_message``: ``filtered`` while the word filter keeps it from other viewers
+    (held or confirmed), with upstream's ``filter_hit_result`` (chatrooms.wordfilter)."""
+    if message.filter_status in FILTER_HIDDEN:
+        return {
+            "text": message.text,
+            "filtered": True,
+            "filter_hit_result": message.payload.get("filter_hit_result", {}),
+        }
+    return {"text": message.text, "filtered": False}
+
+
 def render_message(message: ChatMessage) -> dict:
     """A stored message as an `InteractionMessage`."""
     body = {
@@ -158,7 +171,7 @@ def render_message(message: ChatMessage) -> dict:
         "received_at": format_timestamp(message.received_at),
     }
     if message.type == InteractionType.TEXT:
-        body["text_message"] = {"text": message.text, "filtered": False}
+        body["text_message"] = render_text_message(message)
     elif message.type == InteractionType.CUSTOM:
         body["custom_message"] = message.payload.get("custom_message", {})
     return body
