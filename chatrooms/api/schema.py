@@ -27,6 +27,21 @@ class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
         ]
 
 
+class DictionaryAuthenticationScheme(OpenApiAuthenticationExtension):
+    """The word-filter operations also take a dictionary token."""
+
+    target_class = "chatrooms.wordfilter.tokens.DictionaryAuthentication"
+    name = "DictionaryToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Dictionary token (`crd_...`) from `POST /dictionaries/tokens`: "
+            "the `/dictionaries` and `/patterns` operations.",
+        }
+
+
 class ChatroomAutoSchema(AutoSchema):
     """Each operation's security requirement follows from its permission classes,
     so the documented credential cannot drift from the enforced one."""
@@ -36,6 +51,9 @@ class ChatroomAutoSchema(AutoSchema):
         from chatrooms.auth import HasApiKey, HasApiKeyOrChatroomToken, HasChatroomToken
 
         permissions = self.view.get_permissions()
+        for permission in permissions:  # a permission that names its own requirement
+            if getattr(permission, "openapi_security", None):
+                return permission.openapi_security
         if any(isinstance(p, HasApiKeyOrChatroomToken) for p in permissions):
             return [{"ApiKey": []}, {"ChatroomToken": []}]
         if any(isinstance(p, HasApiKey) for p in permissions):

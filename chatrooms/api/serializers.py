@@ -920,9 +920,22 @@ class ConfigOutput(serializers.Serializer):
     token = TokenExpiryOutput()
 
 
+class FilterHitResultOutput(serializers.Serializer):
+    pattern_id = serializers.CharField()
+    pattern_text = serializers.CharField()
+    dictionary_id = serializers.CharField()
+    dictionary_name = serializers.CharField()
+
+
 class TextMessageOutput(serializers.Serializer):
     text = serializers.CharField()
-    filtered = serializers.BooleanField()
+    filtered = serializers.BooleanField(
+        help_text="True while the room's word filter keeps the message from other viewers "
+        "(shown to its sender and admins only)."
+    )
+    filter_hit_result = FilterHitResultOutput(
+        required=False, help_text="What matched; present while `filtered`."
+    )
 
 
 class IncrementOutput(serializers.Serializer):

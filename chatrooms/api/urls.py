@@ -7,6 +7,7 @@ so a malformed id is a 400 (INVALID_ARGUMENT) rather than an unknown path.
 from django.urls import path, register_converter
 
 from chatrooms.api import views
+from chatrooms.api import wordfilter_views as wf
 
 
 class SegmentConverter:
@@ -23,7 +24,58 @@ register_converter(SegmentConverter, "segment")
 
 app_name = "chatroom_api"
 
+# The word filter (upstream "Chatroom - Word Filter" and the room's dictionaries).
+# `chatrooms/dictionaries...` come before `chatrooms/<room_id>`.
+wordfilter_urlpatterns = [
+    path("chatrooms/dictionaries", wf.RoomDictionariesView.as_view(), name="room-dictionaries"),
+    path(
+        "chatrooms/dictionaries:batch-update",
+        wf.BatchUpdateRoomDictionariesView.as_view(),
+        name="room-dictionaries-batch-update",
+    ),
+    path(
+        "chatrooms/dictionaries/<segment:dictionary_id>:enable",
+        wf.EnableRoomDictionaryView.as_view(),
+        name="room-dictionary-enable",
+    ),
+    path(
+        "chatrooms/dictionaries/<segment:dictionary_id>:disable",
+        wf.DisableRoomDictionaryView.as_view(),
+        name="room-dictionary-disable",
+    ),
+    path("dictionaries/tokens", wf.DictionaryTokensView.as_view(), name="dictionary-tokens"),
+    path("dictionaries", wf.DictionariesView.as_view(), name="dictionaries"),
+    path("dictionaries/<segment:dictionary_id>", wf.DictionaryView.as_view(), name="dictionary"),
+    path(
+        "dictionaries/<segment:dictionary_id>/patterns",
+        wf.PatternsView.as_view(),
+        name="dictionary-patterns",
+    ),
+    path(
+        "dictionaries/<segment:dictionary_id>/patterns:batch-create",
+        wf.BatchCreatePatternsView.as_view(),
+        name="dictionary-patterns-batch-create",
+    ),
+    path(
+        "dictionaries/<segment:dictionary_id>/patterns:download",
+        wf.DownloadPatternsView.as_view(),
+        name="dictionary-patterns-download",
+    ),
+    path(
+        "dictionaries/<segment:dictionary_id>/patterns:upload",
+        wf.UploadPatternsView.as_view(),
+        name="dictionary-patterns-upload",
+    ),
+    path(
+        "dictionaries/<segment:dictionary_id>/patterns.csv",
+        wf.PatternsFileView.as_view(),
+        name="dictionary-patterns-file",
+    ),
+    path("patterns/<segment:pattern_id>", wf.PatternView.as_view(), name="pattern"),
+]
+
 urlpatterns = [
+    *wordfilter_urlpatterns,
     path("chatrooms", views.ChatroomsView.as_view(), name="chatrooms"),
     path("chatrooms:mute", views.MuteView.as_view(), name="mute"),
     path("chatrooms:unmute", views.UnmuteView.as_view(), name="unmute"),

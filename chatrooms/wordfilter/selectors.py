@@ -36,6 +36,15 @@ def room_dictionaries(room: Chatroom) -> list[tuple[Dictionary, bool]]:
     return [(d, d.pk in enabled) for d in dictionaries()]
 
 
+def enabled_ids(room: Chatroom, dictionary_ids) -> set:
+    """Which of these dictionaries the room has enabled: one query."""
+    return set(
+        ChatroomDictionary.objects.filter(
+            room=room, dictionary_id__in=list(dictionary_ids)
+        ).values_list("dictionary_id", flat=True)
+    )
+
+
 def dictionary_rooms(dictionary: Dictionary) -> QuerySet[Chatroom]:
     """The rooms that have the dictionary enabled (the console's "used by")."""
     return Chatroom.objects.filter(

@@ -281,8 +281,12 @@ def test_every_operation_has_a_unique_operation_id(openapi):
     assert len(ids) == len(set(ids))
 
 
-# The one answer that is a file: a report's CSV behind its signed `uri`.
-FILE_DOWNLOADS = {"ChatroomExtension_DownloadChatroomReport": "text/csv"}
+# The answers that are files: a report's CSV and a dictionary's patterns, behind their
+# signed `uri`s.
+FILE_DOWNLOADS = {
+    "ChatroomExtension_DownloadChatroomReport": "text/csv",
+    "ChatroomExtension_DownloadDictionaryPatternsFile": "text/csv",
+}
 
 
 def test_every_200_documents_a_json_body(openapi):
@@ -332,7 +336,7 @@ def test_every_security_requirement_names_a_defined_scheme(openapi):
     }
     defined = openapi["components"].get("securitySchemes", {})
 
-    assert required == {"ApiKey", "ChatroomToken"}
+    assert required == {"ApiKey", "ChatroomToken", "DictionaryToken"}
     assert required <= set(defined)
     assert all(
         scheme["type"] == "http" and scheme["scheme"] == "bearer" for scheme in defined.values()
