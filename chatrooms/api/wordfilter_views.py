@@ -163,6 +163,7 @@ def dictionaries_page(query: dict) -> tuple[list[Dictionary], str]:
 
 
 class DictionaryTokensView(ApiView):
+    authentication_classes = [DictionaryAuthentication]
     permission_classes = [HasApiKey]
 
     @extend_schema(

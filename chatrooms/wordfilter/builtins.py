@@ -8,6 +8,7 @@ can pass its historical ones.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from chatrooms.wordfilter import matcher
@@ -42,7 +43,14 @@ def install(Dictionary, Pattern) -> None:
         dictionary = Dictionary.objects.create(
             name=name, description=description, default=True, language=language
         )
+        start = dictionary.created_at
         Pattern.objects.bulk_create(
-            Pattern(dictionary=dictionary, text=text, key=text.casefold())
-            for text in builtin_patterns(language)
+            Pattern(
+                dictionary=dictionary,
+                text=text,
+                key=text.casefold(),
+                created_at=start + timedelta(microseconds=index),
+                updated_at=start,
+            )
+            for index, text in enumerate(builtin_patterns(language))
         )

@@ -9,6 +9,7 @@ read-only, except for the ``match_mode`` extension (docs/api.md, "Word filter").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -126,6 +127,16 @@ def _changed(dictionary: Dictionary, now=None) -> None:
         version=F("version") + 1, updated_at=now or timezone.now()
     )
     dictionary.refresh_from_db(fields=["version", "updated_at"])
+
+
+def _instants(start):
+    """start, start + 1 µs, ...: patterns added together keep their order (lists are
+    ordered by ``created_at``, then id)."""
+    step = timedelta(microseconds=1)
+    moment = start
+    while True:
+        yield moment
+        moment += step
 
 
 def _audit(actor: Actor, action: AuditAction, **kwargs) -> None:
@@ -278,8 +289,8 @@ def patterns_create(*, actor: Actor, dictionary: Dictionary, texts: Sequence[str
     _check_room_for(dictionary, len(cleaned))
     now = timezone.now()
     patterns = [
-        Pattern(dictionary=dictionary, text=text, key=key, created_at=now, updated_at=now)
-        for text, key in zip(cleaned, keys, strict=True)
+        Pattern(dictionary=dictionary, text=text, key=key, created_at=at, updated_at=at)
+        for (text, key), at in zip(zip(cleaned, keys, strict=True), _instants(now), strict=False)
     ]
     Pattern.objects.bulk_create(patterns)
     _changed(dictionary, now)
@@ -367,10 +378,11 @@ def patterns_replace(*, actor: Actor, dictionary: Dictionary, texts: Sequence[st
     dictionary.patterns.all().delete()
     now = timezone.now()
     Pattern.objects.bulk_create(
-        Pattern(dictionary=dictionary, text=text, key=pattern_key(text), created_at=now,
-                updated_at=now)
-        for text in cleaned
-    )  # fmt: skip
+        Pattern(
+            dictionary=dictionary, text=text, key=pattern_key(text), created_at=at, updated_at=at
+        )
+        for text, at in zip(cleaned, _instants(now), strict=False)
+    )
     _changed(dictionary, now)
     _audit(
         actor,
