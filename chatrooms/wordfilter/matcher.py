@@ -188,12 +188,16 @@ class RoomMatcher:
 
     ``match`` returns the first hit: an exact one, else the one that starts earliest in
     the message (ties: the earlier dictionary, then the earlier pattern).
+
+    In the automata a whole-word pattern is keyed with a space on each side and the
+    message is searched with a space on each side, so only whole-word occurrences are
+    found at all (``class`` never reports ``ass``); a CJK pattern is keyed bare and
+    found anywhere. The fuzzy automaton is keyed by the skeleton (vowels and vowel-like
+    digits as ``*``), and each candidate is checked letter by letter.
     """
 
     def __init__(self, rows: Iterable[PatternRow]):
         self.exact: dict[str, Hit] = {}
-        self.word: ahocorasick.Automaton | None = None
-        self.fuzzy: ahocorasick.Automaton | None = None
         self.size = 0
         word: dict[str, list] = {}
         fuzzy: dict[str, list] = {}
@@ -202,16 +206,17 @@ class RoomMatcher:
             self.size += 1
             if row.match_mode == EXACT:
                 self.exact.setdefault(exact_form(row.text), hit)
-            elif row.match_mode == WORD:
-                form = word_form(row.text)
-                if form:
-                    word.setdefault(form, []).append((rank, len(form), has_cjk(form), form, hit))
+                continue
+            form = word_form(row.text) if row.match_mode == WORD else fuzzy_form(row.text)
+            if not form:
+                continue
+            if not has_cjk(form):
+                form = f" {form} "
+            if row.match_mode == WORD:
+                word.setdefault(form, []).append((rank, len(form), form, hit))
             else:
-                form = fuzzy_form(row.text)
-                if form:
-                    key = form.translate(_SKELETON)
-                    entry = (rank, len(form), has_cjk(form), form, hit)
-                    fuzzy.setdefault(key, []).append(entry)
+                key = form.translate(_SKELETON)
+                fuzzy.setdefault(key, []).append((rank, len(form), form, hit))
         self.word = _automaton(word)
         self.fuzzy = _automaton(fuzzy)
 
@@ -241,18 +246,14 @@ def _automaton(entries: dict[str, list]) -> ahocorasick.Automaton | None:
 def _search(automaton, form: str, best, *, fuzzy: bool):
     if not form:
         return best
-    key = form.translate(_SKELETON) if fuzzy else form
-    last = len(form) - 1
+    padded = f" {form} "
+    key = padded.translate(_SKELETON) if fuzzy else padded
     for end, candidates in automaton.iter(key):
-        for rank, length, cjk, pattern, hit in candidates:
+        for rank, length, pattern, hit in candidates:
             start = end - length + 1
             if best is not None and (start, rank) >= best[:2]:
                 continue
-            if not cjk and (
-                (start > 0 and form[start - 1] != " ") or (end < last and form[end + 1] != " ")
-            ):
-                continue  # inside a longer word: "class" does not hold "ass"
-            if fuzzy and not _fuzzy_equal(pattern, form[start : end + 1]):
+            if fuzzy and not _fuzzy_equal(pattern, padded[start : end + 1]):
                 continue
             best = (start, rank, hit)
     return best
