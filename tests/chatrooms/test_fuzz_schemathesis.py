@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from chatrooms import auth, services
 from chatrooms.auth import Actor
 from chatrooms.models import InteractionType, PollType, Role
+from chatrooms.wordfilter import services as wordfilter
 from config.wsgi import application
 
 MAX_EXAMPLES = 30
@@ -67,11 +68,15 @@ def world(db):
         sent_at=room.created_at,
     )
     admin = auth.chatroom_token_issue(room=room, role=Role.ADMIN, subject="fuzz-admin")
+    dictionary = wordfilter.dictionary_create(actor=actor, name="Fuzz")
+    pattern = wordfilter.pattern_create(actor=actor, dictionary=dictionary, text="fuzz")
     _key, plaintext = services.api_key_create(actor=actor, name="fuzz")
     return {
         "room": room,
         "poll": poll,
         "message": message,
+        "dictionary": dictionary,
+        "pattern": pattern,
         "admin": admin.token,
         "api_key": plaintext,
     }
@@ -110,6 +115,8 @@ def test_api_conforms_to_its_schema(case, world):
         "room_id": world["room"].id,
         "poll_id": world["poll"].id,
         "message_id": world["message"].id,
+        "dictionary_id": world["dictionary"].id,
+        "pattern_id": world["pattern"].id,
     }
     for name, value in replacements.items():
         # A well-formed id is pointed at a real object; a malformed one (a negative
