@@ -1075,3 +1075,7 @@ class RoomModeratorAdmin(ScalableAdmin):
         actor = admin_actor(request)
         for assignment in queryset.select_related("room", "user"):
             services.room_moderator_remove(actor=actor, room=assignment.room, user=assignment.user)
+
+
+# The word filter's models (read-only here).
+from chatrooms.wordfilter import admin as wordfilter_admin  # noqa: E402, F401
