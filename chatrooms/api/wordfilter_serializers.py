@@ -112,7 +112,9 @@ class BatchUpdateRoomDictionariesInput(serializers.Serializer):
 
 
 class PatternPageQuery(serializers.Serializer):
-    current_page = serializers.IntegerField(required=False, min_value=1, help_text="Default 1.")
+    current_page = serializers.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, help_text="Default 1."
+    )
     items_per_page = serializers.IntegerField(
         required=False, min_value=1, help_text="Default 10; values over 100 are read as 100."
     )

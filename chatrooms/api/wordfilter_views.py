@@ -141,7 +141,7 @@ def decode_offset(token: str | None) -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         kind, offset = raw.split(":")
-        if kind != "o" or not offset.isdigit():
+        if kind != "o" or not offset.isascii() or not offset.isdigit() or len(offset) > 6:
             raise ValueError
         return int(offset)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -437,7 +437,10 @@ class UploadPatternsView(DictionaryApiView):
 
 def _file_of(content_type: str, body: bytes) -> bytes:
     """The file in an upload: the raw body, or the `data` of an HttpBody in JSON."""
-    if content_type.split(";")[0].strip().lower() != "application/json":
+    # JSON when it says so, or when it looks so (`curl -d` says form-urlencoded): a CSV of
+    # patterns cannot start with "{".
+    is_json = content_type.split(";")[0].strip().lower() == "application/json"
+    if not is_json and not body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return body
     try:
         value = json.loads(body.decode("utf-8"))

@@ -4,6 +4,7 @@ built-ins read-only, CSV upload and download, and filtered messages over REST.""
 import base64
 import csv
 import io
+import json
 import uuid
 from urllib.parse import urlsplit
 
@@ -805,3 +806,30 @@ def test_a_deleted_dictionarys_hits_stay_filtered(filtering, room, make_token_cl
     assert not Pattern.objects.filter(dictionary_id=filtering.pk).exists()
     assert ChatMessage.objects.get(pk=message_id).sender_hidden is True
     assert ok(text(sender, "buy now"))["message"]["text_message"]["filtered"] is False
+
+
+def test_upload_reads_httpbody_json_whatever_the_content_type(dt_client, custom):
+    """`curl -d '{...}'` sends application/x-www-form-urlencoded; a CSV cannot start with {."""
+    data = base64.b64encode(b"curl\n").decode()
+    body = json.dumps({"content_type": "text/csv", "data": data})
+    response = dt_client.post(
+        f"{B}/dictionaries/{custom.pk}/patterns:upload",
+        body,
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert ok(response) == {}
+    assert list(custom.patterns.values_list("text", flat=True)) == ["curl"]
+
+
+def test_pages_far_past_the_end_are_refused_or_empty(dt_client, custom, viewer_token_client):
+    base = f"{B}/dictionaries/{custom.pk}/patterns"
+    assert ok(dt_client.get(base, {"current_page": 1_000_000}))["patterns"] == []
+    assert_status(dt_client.get(base, {"current_page": 10**12}), 400, 3)
+    huge = base64.urlsafe_b64encode(b"o:" + b"9" * 30).decode().rstrip("=")
+    assert_status(dt_client.get(f"{B}/dictionaries", {"page_token": huge}), 400, 3)
+    assert_status(
+        viewer_token_client.get(f"{B}/chatrooms/dictionaries", {"page_token": huge}), 400, 3
+    )
+    far = base64.urlsafe_b64encode(b"o:999999").decode().rstrip("=")
+    assert ok(dt_client.get(f"{B}/dictionaries", {"page_token": far}))["dictionaries"] == []
