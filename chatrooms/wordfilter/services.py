@@ -27,6 +27,7 @@ from chatrooms.models import (
     FILTER_HIDDEN,
     AuditAction,
     ChatMessage,
+    ChatMode,
     Chatroom,
     FilterStatus,
     InteractionType,
@@ -580,9 +581,10 @@ def filtered_message_approve(*, actor: Actor, room: Chatroom, message_id) -> Cha
     message.sender_hidden = blocked
     message.save(update_fields=["filter_status", "sender_hidden"])
     _review_audit(actor, AuditAction.FILTER_APPROVE, room, message, before)
-    if not blocked and services.viewers_may_see(room, message):
+    if not blocked and (room.mode != ChatMode.ONE_WAY or message.user_is_admin):
         from chatrooms.api.serializers import render_message
 
+        message.sender_blocked = False  # now, whatever it was when it was sent
         body = render_message(message)
         transaction.on_commit(lambda: publisher.broadcast(room.pk, viewers=[body], admins=[body]))
     return message
