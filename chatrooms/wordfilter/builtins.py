@@ -2,7 +2,7 @@
 
 Their patterns come from the word lists in ``data/`` (LDNOOBW, CC BY 4.0: see
 ``data/NOTICE.md``), adapted to the pattern rules by ``matcher.clean_builtin``. Loaded
-by migration ``0016_word_filter``; ``install`` takes the model classes so the migration
+by migration ``0017_word_filter``; ``install`` takes the model classes so the migration
 can pass its historical ones.
 """
 
