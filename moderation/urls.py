@@ -6,12 +6,13 @@ from django.views.generic import RedirectView
 
 from moderation.access import moderator_required
 from moderation.forms import StaffAuthenticationForm
-from moderation.views import api_keys, audit, moderators, polls, room, rooms, users
+from moderation.views import api_keys, audit, moderators, polls, room, rooms, users, wordfilter
 
 app_name = "moderation"
 
 room_path = "rooms/<uuid:room_id>/"
 poll_path = room_path + "polls/<uuid:poll_id>/"
+dictionary_path = "word-filter/<uuid:dictionary_id>/"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="moderation:rooms"), name="home"),
@@ -90,6 +91,28 @@ urlpatterns = [
     path(poll_path + "change/", polls.poll_change, name="poll_change"),
     path(poll_path + "delete/", polls.poll_delete, name="poll_delete"),
     path(poll_path + "results.csv", polls.poll_results_csv, name="poll_csv"),
+    # Word filter (issue 11): dictionaries, a room's filter, its review queue
+    path("word-filter/", wordfilter.wordfilter_home, name="wordfilter"),
+    path("word-filter/new/", wordfilter.dictionary_create, name="dictionary_new"),
+    path(dictionary_path, wordfilter.dictionary_detail, name="dictionary"),
+    path(dictionary_path + "edit/", wordfilter.dictionary_update, name="dictionary_edit"),
+    path(dictionary_path + "delete/", wordfilter.dictionary_delete, name="dictionary_delete"),
+    path(dictionary_path + "patterns/add/", wordfilter.patterns_add, name="patterns_add"),
+    path(dictionary_path + "patterns/remove/", wordfilter.pattern_delete, name="pattern_delete"),
+    path(dictionary_path + "patterns/upload/", wordfilter.patterns_upload, name="patterns_upload"),
+    path(dictionary_path + "patterns.csv", wordfilter.patterns_download, name="patterns_csv"),
+    path(room_path + "word-filter/test/", wordfilter.room_filter_test, name="room_filter_test"),
+    path(room_path + "word-filter/held/", wordfilter.room_held_count, name="room_held_count"),
+    path(
+        room_path + "word-filter/dictionaries/",
+        wordfilter.room_dictionary_set,
+        name="room_dictionary_set",
+    ),
+    path(room_path + "review/", wordfilter.review_queue, name="review_queue"),
+    path(room_path + "review/list/", wordfilter.review_queue_list, name="review_queue_list"),
+    path(room_path + "review/approve/", wordfilter.review_approve, name="review_approve"),
+    path(room_path + "review/confirm/", wordfilter.review_confirm, name="review_confirm"),
+    path(room_path + "review/block/", wordfilter.review_block, name="review_block"),
     # Audit log
     path("audit/", audit.audit_log, name="audit"),
     path("audit.csv", audit.audit_log_csv, name="audit_csv"),

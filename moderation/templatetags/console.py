@@ -114,6 +114,14 @@ def role_name(user) -> str:
 
 
 NAV_SECTIONS = {"audit": "audit", "api_keys": "api_keys", "api_key_revoke": "api_keys"}
+# The word filter's own pages (a room's review queue and test box belong to Rooms).
+NAV_SECTIONS.update(
+    dict.fromkeys(
+        ("wordfilter", "dictionary_new", "dictionary", "dictionary_edit", "dictionary_delete",
+         "patterns_add", "pattern_delete", "patterns_upload", "patterns_csv"),
+        "wordfilter",
+    )
+)  # fmt: skip
 
 
 @register.simple_tag(takes_context=True)

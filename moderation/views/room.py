@@ -87,6 +87,8 @@ def feed_context(feed: list[ChatMessage], has_older: bool) -> dict:
 @moderator_required
 @require_GET
 def room_detail(request, room_id):
+    from moderation.views.wordfilter import room_panel_context  # (imports this module)
+
     room = room_or_404(request, room_id)
     before = decode_cursor(request.GET.get("before", ""), ChatMessage, FEED_ORDER)
     blocked_filter = BlockedUserFilter(
@@ -142,6 +144,7 @@ def room_detail(request, room_id):
             "room_moderators": selectors.room_moderators(room=room),
             "assignable_moderators": selectors.assignable_moderators(room=room),
             "unassigned_rooms_open": unassigned_rooms_open(),
+            **room_panel_context(room),
         },
     )
 

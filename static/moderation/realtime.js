@@ -31,6 +31,9 @@
       var custom = message.custom_message;
       return custom && custom.incr ? ["feed", "stats"] : ["feed"];
     }
+    if (type === "TEXT" && message.text_message && message.text_message.filtered) {
+      return ["feed", "held", "review"]; // held by the word filter: its counts and queue
+    }
     if (type === "MUTE" || type === "UNMUTE") {
       return []; // shown in the page's heading, which is not live
     }
@@ -178,7 +181,7 @@
         }
         self.retryMs = RETRY_FIRST_MS;
         setState("connected");
-        refresh(["feed", "poll", "stats"]); // whatever changed before the subscription
+        refresh(["feed", "poll", "stats", "held", "review"]); // whatever changed before the subscription
       });
     });
     on("message", function (_topic, payload) {

@@ -11,6 +11,7 @@ from django.shortcuts import resolve_url
 from django.urls import get_resolver, reverse
 
 from chatrooms import services
+from chatrooms.wordfilter import services as wordfilter
 from moderation import urls as moderation_urls
 from tests import factories
 from tests.moderation.conftest import client_for
@@ -46,6 +47,25 @@ VIEWS = [
     ("poll_csv", "poll", "get", MODERATE),
     # Like the poll and audit exports: every role may ask for a room's reports.
     ("room_report", "room", "post", MODERATE),
+    # The word filter (issue 11): every role reads, tests and reviews; room admins
+    # change dictionaries and which ones a room uses (like its other settings).
+    ("wordfilter", "", "get", MODERATE),
+    ("dictionary", "dictionary", "get", MODERATE),
+    ("patterns_csv", "dictionary", "get", MODERATE),
+    ("room_filter_test", "room", "get", MODERATE),
+    ("room_held_count", "room", "get", MODERATE),
+    ("review_queue", "room", "get", MODERATE),
+    ("review_queue_list", "room", "get", MODERATE),
+    ("review_approve", "room", "post", MODERATE),
+    ("review_confirm", "room", "post", MODERATE),
+    ("review_block", "room", "post", MODERATE),
+    ("dictionary_new", "", "post", ADMINISTER),
+    ("dictionary_edit", "dictionary", "post", ADMINISTER),
+    ("dictionary_delete", "dictionary", "post", ADMINISTER),
+    ("patterns_add", "dictionary", "post", ADMINISTER),
+    ("pattern_delete", "dictionary", "post", ADMINISTER),
+    ("patterns_upload", "dictionary", "post", ADMINISTER),
+    ("room_dictionary_set", "room", "post", ADMINISTER),
     ("audit", "", "get", MODERATE),
     ("audit_csv", "", "get", MODERATE),
     ("password_change", "", "get", MODERATE),
@@ -79,7 +99,8 @@ def view_id(view):
 def objects(room, system_actor):
     poll = factories.PollFactory(room=room)
     api_key, _ = services.api_key_create(actor=system_actor, name="k")
-    return {"room": room, "poll": poll, "key": api_key}
+    dictionary = wordfilter.dictionary_create(actor=system_actor, name="Spam")
+    return {"room": room, "poll": poll, "key": api_key, "dictionary": dictionary}
 
 
 def url_of(view, objects) -> str:
@@ -93,6 +114,8 @@ def url_of(view, objects) -> str:
         kwargs["poll_id"] = objects["poll"].pk
     if takes == "key":
         kwargs["key_id"] = objects["key"].pk
+    if takes == "dictionary":
+        kwargs["dictionary_id"] = objects["dictionary"].pk
     return reverse(f"moderation:{name}", kwargs=kwargs)
 
 

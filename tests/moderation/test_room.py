@@ -191,8 +191,10 @@ def test_the_room_page_runs_a_fixed_number_of_queries(
     # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 the room (and
     # whether this moderator may see it), 6 pinned messages, 7 polls, 8 their options,
     # 9 the feed, 10 blocks of the feed's senders, 11 the blocked list, 12 counters,
-    # 13 reports, 14 the lockdown, 15 the room's moderators.
-    queries = 15
+    # 13 reports, 14 the lockdown, 15 the room's moderators, 16 the room's enabled
+    # dictionaries, 17 every dictionary with its pattern count, 18 the word filter's
+    # held count.
+    queries = 18
     services.room_moderator_add(actor=system_actor, room=room, user=moderator)
 
     def fill(count):
