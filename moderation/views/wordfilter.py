@@ -3,7 +3,7 @@ dictionary's page (patterns, CSV upload and download, the rooms that use it), a 
 word filter (enabled dictionaries, test box, held count on the room page) and the room's
 review queue (Approve, Confirm, Block sender).
 
-Who may do what (docs/wordfilter-console.md): every console role sees the dictionaries,
+Who may do what (README, "Moderation console"): every console role sees the dictionaries,
 uses the test boxes and works the review queue, since reviewing held messages is
 moderation; changing dictionaries, their patterns and which dictionaries a room uses is
 configuration, for Room admins and superusers (like counters and slow mode). Every

@@ -169,7 +169,7 @@ def test_the_word_filter_page_s_test_box_and_the_queue_without_javascript(
     console_live_server, browser, filtered_room
 ):
     base = console_live_server.url
-    room, spam, moderator = filtered_room
+    room, _spam, moderator = filtered_room
     page = new_page(browser, DESKTOP, java_script_enabled=False)
     sign_in(page, base, moderator.username)
 

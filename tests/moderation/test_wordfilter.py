@@ -777,3 +777,62 @@ def test_the_audit_log_names_every_word_filter_action(room_admin_client, filtere
         assert f">{action.label}</span>" in html, action
     # A dictionary acted on links to its page.
     assert f'href="{dictionary_url("dictionary", spam)}"' in html
+
+
+def test_the_room_feed_marks_held_and_confirmed_messages(moderator_client, filtered_room):
+    send(filtered_room, "promo inside", name="Cat")
+    wordfilter.filtered_message_confirm(
+        actor=Actor.system(), room=filtered_room, message_id=held_by(filtered_room, "Cat").pk
+    )
+
+    html = moderator_client.get(room_url("room_feed", filtered_room)).content.decode()
+
+    assert html.count(f'href="{room_url("review_queue", filtered_room)}" title="Held') == 1
+    assert html.count('title="Held by the word filter and confirmed') == 1
+
+
+def held_by(room, name: str) -> ChatMessage:
+    return ChatMessage.objects.get(room=room, user_custom_name=name)
+
+
+# --- Markup ---------------------------------------------------------------------------------------
+
+
+def test_every_control_on_the_new_pages_is_labelled_and_nothing_is_inline(
+    room_admin_client, filtered_room, spam
+):
+    from tests.moderation.test_markup import Controls
+
+    pages = [
+        HOME + "?text=cheap",
+        dictionary_url("dictionary", spam),
+        room_url("room_filter_test", filtered_room) + "?text=cheap",
+        room_url("review_queue", filtered_room),
+        room_url("room", filtered_room),
+    ]
+    for page in pages:
+        response = room_admin_client.get(page)
+        assert response.status_code == 200, page
+        parser = Controls()
+        parser.feed(response.content.decode())
+        assert parser.controls or page == room_url("review_queue", filtered_room), page
+        assert parser.unlabelled() == [], page
+        assert (parser.inline_scripts, parser.styles) == (0, 0), page
+    upload = room_admin_client.submit(
+        dictionary_url("patterns_upload", spam),
+        {"file": SimpleUploadedFile("p.csv", b"a\nb\n", content_type="text/csv")},
+        page=dictionary_url("dictionary", spam),
+    )
+    parser = Controls()
+    parser.feed(upload.content.decode())
+    assert parser.unlabelled() == []
+
+
+def test_the_rooms_list_shows_held_counts_with_a_link_to_the_queue(moderator_client, filtered_room):
+    quiet = factories.ChatroomFactory(label="Quiet")
+
+    response = moderator_client.get(reverse("moderation:rooms"))
+
+    counts = {room.pk: room.held_count for room in response.context["rooms"]}
+    assert counts == {filtered_room.pk: 1, quiet.pk: 0}
+    assert f'href="{room_url("review_queue", filtered_room)}"' in response.content.decode()
