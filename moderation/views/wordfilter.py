@@ -88,7 +88,7 @@ def mode_label(mode: str) -> str:
     return MatchMode(mode).label if mode in MatchMode.values else mode
 
 
-def test_outcome(form: FilterTestForm, run) -> dict | None:
+def filter_outcome(form: FilterTestForm, run) -> dict | None:
     """What the test box shows: None before a message is typed, else the text, the hit
     (or None) and the mode's label. ``run(text)`` asks the word filter."""
     if not form.is_bound or not form.is_valid():
@@ -118,7 +118,7 @@ def wordfilter_home(request):
         dictionary.room_count = room_counts.get(dictionary.pk, 0)
         dictionary.mode_label = mode_label(dictionary.match_mode)
     test_form = FilterTestForm(request.GET if "text" in request.GET else None)
-    outcome = test_outcome(
+    outcome = filter_outcome(
         test_form, lambda text: wordfilter.filter_test(text=text, dictionaries=dictionaries)
     )
     custom = sum(1 for d in dictionaries if not d.default)
@@ -393,7 +393,7 @@ def room_filter_test(request, room_id):
     would be filtered. A page of its own without JavaScript; the panel's result with it."""
     room = _room(request, room_id)
     form = FilterTestForm(request.GET if "text" in request.GET else None)
-    outcome = test_outcome(form, lambda text: wordfilter.filter_test(text=text, room=room))
+    outcome = filter_outcome(form, lambda text: wordfilter.filter_test(text=text, room=room))
     enabled = [d for d, on in selectors.room_dictionaries(room) if on]
     return render(
         request,
