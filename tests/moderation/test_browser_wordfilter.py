@@ -222,3 +222,29 @@ def test_the_new_pages_fit_desktop_and_phone(console_live_server, browser, filte
         assert page.evaluate("document.scrollingElement.scrollWidth") <= viewport["width"]
         assert problems == []
         page.context.close()
+
+
+def test_the_queue_and_held_count_follow_the_realtime_link(
+    console_live_server, broker, web_publisher, browser, filtered_room
+):
+    base = console_live_server.url
+    room, _spam, moderator = filtered_room
+    list_path = reverse("moderation:review_queue_list", kwargs={"room_id": room.pk})
+    page = new_page(browser, DESKTOP)
+    problems = no_problems(page)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url.split("?")[0]))
+    sign_in(page, base, moderator.username)
+    page.goto(base + reverse("moderation:review_queue", kwargs={"room_id": room.pk}))
+    expect(page.locator("html")).to_have_attribute("data-realtime", "connected")
+    expect(page.locator("#review-live li.msg")).to_have_count(2)
+    page.wait_for_timeout(1_000)  # the refresh that follows the subscription
+
+    # While the link is up the queue does not poll; a held message refreshes it at once.
+    requests.clear()
+    page.wait_for_timeout(4_000)
+    assert base + list_path not in requests
+    send(room, "cheap watches, DM me")
+    expect(queue_row(page, "cheap watches, DM me")).to_be_visible(timeout=2_000)
+    assert requests.count(base + list_path) == 1
+    assert problems == []
