@@ -6,6 +6,7 @@ Set SAVE_WORDFILTER_SCREENSHOTS=<dir> to keep a PNG of each page (desktop and 39
 """
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -232,13 +233,24 @@ def test_the_queue_and_held_count_follow_the_realtime_link(
     list_path = reverse("moderation:review_queue_list", kwargs={"room_id": room.pk})
     page = new_page(browser, DESKTOP)
     problems = no_problems(page)
-    requests = []
+    requests, finished = [], []
     page.on("request", lambda request: requests.append(request.url.split("?")[0]))
+    page.on(
+        "requestfinished",
+        lambda request: finished.append(time.monotonic()) if list_path in request.url else None,
+    )
     sign_in(page, base, moderator.username)
     page.goto(base + reverse("moderation:review_queue", kwargs={"room_id": room.pk}))
     expect(page.locator("html")).to_have_attribute("data-realtime", "connected")
     expect(page.locator("#review-live li.msg")).to_have_count(2)
-    page.wait_for_timeout(1_000)  # the refresh that follows the subscription
+    # The refresh that follows the subscription: wait until every list request has
+    # finished and none has started for a while (as test_browser's realtime test does).
+    connected_at = time.monotonic()
+    while time.monotonic() < connected_at + LIVE_TIMEOUT_MS / 1000:
+        page.wait_for_timeout(250)
+        settled = len(finished) == requests.count(base + list_path)
+        if settled and time.monotonic() - max([connected_at, *finished]) > 1.5:
+            break
 
     # While the link is up the queue does not poll; a held message refreshes it at once.
     requests.clear()

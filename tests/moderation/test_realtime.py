@@ -76,9 +76,9 @@ def test_the_page_tells_its_script_where_the_credential_is(moderator_client, roo
     html = page.content.decode()
     assert f'data-realtime-endpoint="{realtime_url(room.pk)}"' in html
     assert 'data-realtime-client="/static/moderation/vendor/mqtt.min.js"' in html
-    for region in ("feed", "poll", "stats"):
+    for region in ("feed", "poll", "stats", "held"):  # held: the word filter's count
         assert f'data-live="{region}"' in html
-    assert html.count('hx-trigger="every 3s, realtime"') == 3
+    assert html.count('hx-trigger="every 3s, realtime"') == 4
     assert 'src="/static/moderation/realtime.js" defer' in html
 
 
@@ -90,4 +90,4 @@ def test_an_inactive_room_page_does_not_connect(moderator_client, room):
     page = moderator_client.get(reverse("moderation:room", kwargs={"room_id": room.pk}))
 
     assert b"data-realtime-endpoint" not in page.content
-    assert page.content.count(b'hx-trigger="every 3s, realtime"') == 3
+    assert page.content.count(b'hx-trigger="every 3s, realtime"') == 4
