@@ -29,7 +29,7 @@ from chatrooms.wordfilter.models import (
     Dictionary,
     MatchMode,
 )
-from moderation.access import moderator_required, room_admin_required
+from moderation.access import moderator_required, room_admin_required, visible_rooms
 from moderation.paging import decode_cursor, encode_cursor
 from moderation.views.common import (
     confirmation,
@@ -61,7 +61,7 @@ ROOMS_SHOWN = 50  # rooms listed on a dictionary's page
 
 def _room(request, room_id) -> Chatroom:
     """The room of the URL, through the console's one room lookup."""
-    return room_or_404(room_id)
+    return room_or_404(request, room_id)
 
 
 def _dictionary_or_404(dictionary_id) -> Dictionary:
@@ -108,9 +108,10 @@ def wordfilter_home(request):
     (against every dictionary, each in its own mode) and, for room admins, "New
     dictionary"."""
     dictionaries = list(selectors.dictionaries())
-    # How many rooms use each: one query for all of them.
+    # How many of the rooms this user may see use each: one query for all of them.
     room_counts = dict(
-        ChatroomDictionary.objects.values("dictionary_id")
+        ChatroomDictionary.objects.filter(room__in=visible_rooms(request.user))
+        .values("dictionary_id")
         .annotate(n=Count("id"))
         .values_list("dictionary_id", "n")
     )
@@ -181,7 +182,9 @@ def dictionary_detail(request, dictionary_id):
     last = max(1, -(-dictionary.pattern_count // PATTERNS_PAGE_SIZE))
     page = _page_number(request.GET.get("page", ""), last)
     patterns, total = selectors.patterns_page(dictionary, page=page, per_page=PATTERNS_PAGE_SIZE)
-    rooms = list(selectors.dictionary_rooms(dictionary)[: ROOMS_SHOWN + 1])
+    rooms = list(
+        visible_rooms(request.user, selectors.dictionary_rooms(dictionary))[: ROOMS_SHOWN + 1]
+    )
     return render(
         request,
         "moderation/wordfilter/dictionary.html",

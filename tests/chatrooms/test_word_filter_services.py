@@ -105,6 +105,9 @@ def test_block_sender_confirms_and_blocks(custom, room, make_token_client, syste
 
     wordfilter.filtered_message_block_sender(actor=system_actor, room=room, message_id=held_id)
 
+    # As the next request would: the room read again (its state version moved with the
+    # block; the test's transaction never commits, so no after-commit forgetting runs).
+    room.refresh_from_db()
     assert services.is_user_blocked(room=room, user_id="sender")
     assert ChatMessage.objects.get(pk=held_id).filter_status == FilterStatus.CONFIRMED
 
