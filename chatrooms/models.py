@@ -884,6 +884,16 @@ class AuditAction(models.TextChoices):
     ROOM_DICTIONARIES = "room.dictionaries", "Room dictionaries changed"
     FILTER_APPROVE = "message.filter_approve", "Filtered message approved"
     FILTER_CONFIRM = "message.filter_confirm", "Filtered message confirmed"
+    STICKER_TOKEN_MINT = "sticker_token.mint", "Sticker token minted"
+    STICKER_PACK_CREATE = "sticker_pack.create", "Sticker pack created"
+    STICKER_PACK_UPDATE = "sticker_pack.update", "Sticker pack renamed"
+    STICKER_PACK_DELETE = "sticker_pack.delete", "Sticker pack deleted"
+    STICKER_PACK_COVER = "sticker_pack.cover", "Sticker pack cover set"
+    STICKERS_ADD = "stickers.add", "Stickers added"
+    STICKER_UPDATE = "sticker.update", "Sticker renamed"
+    STICKER_DELETE = "sticker.delete", "Sticker deleted"
+    ROOM_STICKER_PACK_ENABLE = "room.sticker_pack_enable", "Sticker pack enabled in room"
+    ROOM_STICKER_PACK_DISABLE = "room.sticker_pack_disable", "Sticker pack disabled in room"
 
 
 class ActorKind(models.TextChoices):
@@ -1055,4 +1065,12 @@ from chatrooms.wordfilter.models import (  # noqa: E402, F401
     Dictionary,
     MatchMode,
     Pattern,
+)
+
+# Stickers live in their own package (chatrooms.stickers) but in this app's tables.
+from chatrooms.stickers.models import (  # noqa: E402, F401
+    RoomStickerPack,
+    Sticker,
+    StickerImage,
+    StickerPack,
 )

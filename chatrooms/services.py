@@ -70,6 +70,7 @@ from chatrooms.models import (
     counter_key_validator,
 )
 from chatrooms.realtime import events, publisher
+from chatrooms.stickers import messages as sticker_messages
 from chatrooms.wordfilter import services as wordfilter
 
 # Limits the upstream documents (polls) or leaves open (the rest); see docs/api.md.
@@ -1304,6 +1305,9 @@ def messages_send(
             taken.add(message_id)
         if refusal is not None:
             refusals[index] = refusal
+    # Sticker messages name a completed sticker of a pack enabled here (chatrooms.stickers).
+    sticker_refusals, sticker_payloads = sticker_messages.resolve(room, incoming, skip=refusals)
+    refusals |= sticker_refusals
     if not retrying:  # a retried batch was counted on its first attempt
         refusals |= _over_rate_limits(room, incoming, skip=refusals)
     refusals |= _slow_mode_refusals(room, incoming, skip=refusals, now=received_at)
@@ -1326,7 +1330,7 @@ def messages_send(
                 user_blocked=(actor.id, actor.device_id) in blocked,
                 sender_hidden=(actor.id, actor.device_id) in blocked,
                 text=item.text,
-                payload=item.payload,
+                payload=sticker_payloads.get(index, item.payload),
                 sent_at=item.sent_at,
                 received_at=received_at,
             )

@@ -594,3 +594,54 @@ CHATROOM_TASK_RESULT_RETENTION = timedelta(
 CHATROOM_REPORT_STUCK_AFTER = timedelta(
     seconds=env_int("CHATROOM_REPORT_STUCK_AFTER_SECONDS", 6 * 3600)
 )
+
+# --- Stickers (chatrooms.stickers; docs/api.md and docs/deploy.md, "Stickers") -------
+# Where sticker images are kept: "local" (a folder under MEDIA_ROOT, uploads PUT to a
+# signed, single-use URL of this app, images served by the app or by nginx under
+# /media/stickers/public/) or "s3" (any S3-compatible bucket through django-storages;
+# uploads PUT to a presigned URL of the bucket; needs the `s3` extra, boto3).
+CHATROOM_STICKER_STORAGE = env_str("CHATROOM_STICKER_STORAGE", "local")
+if CHATROOM_STICKER_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured("CHATROOM_STICKER_STORAGE must be 'local' or 's3'.")
+MEDIA_URL = env_str("DJANGO_MEDIA_URL", "/media/")
+if CHATROOM_STICKER_STORAGE == "s3":
+    STORAGES["stickers"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("CHATROOM_STICKER_S3_BUCKET"),
+            "endpoint_url": env_str("CHATROOM_STICKER_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("CHATROOM_STICKER_S3_REGION") or None,
+            "access_key": env_str("CHATROOM_STICKER_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("CHATROOM_STICKER_S3_SECRET_ACCESS_KEY") or None,
+            # Public images through a CDN or public-read bucket by default; signed GET
+            # links (which expire) when CHATROOM_STICKER_S3_SIGNED_URLS=1.
+            "custom_domain": env_str("CHATROOM_STICKER_S3_CUSTOM_DOMAIN") or None,
+            "querystring_auth": env_bool("CHATROOM_STICKER_S3_SIGNED_URLS", False),
+            "file_overwrite": True,
+        },
+    }
+    if not STORAGES["stickers"]["OPTIONS"]["bucket_name"]:
+        raise ImproperlyConfigured("CHATROOM_STICKER_S3_BUCKET is required with s3 storage.")
+else:
+    STORAGES["stickers"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL},
+    }
+# How long an upload URL (local or presigned) works after it is handed out.
+CHATROOM_STICKER_UPLOAD_TTL = timedelta(seconds=env_int("CHATROOM_STICKER_UPLOAD_TTL_SECONDS", 900))
+# How long a sticker token (POST /stickerpacks/tokens) works.
+CHATROOM_STICKER_TOKEN_TTL = timedelta(
+    seconds=env_int("CHATROOM_STICKER_TOKEN_TTL_SECONDS", 7 * 86400)
+)
+# What an image may be: bytes, pixels per side, animation frames (GIF).
+CHATROOM_STICKER_MAX_BYTES = env_int("CHATROOM_STICKER_MAX_BYTES", 1024 * 1024)
+CHATROOM_STICKER_MAX_DIMENSION = env_int("CHATROOM_STICKER_MAX_DIMENSION", 512)
+CHATROOM_STICKER_MAX_FRAMES = env_int("CHATROOM_STICKER_MAX_FRAMES", 60)
+# The longest side of the served sizes (each no larger than the original).
+CHATROOM_STICKER_THUMBNAIL_SIZES = [
+    int(size) for size in env_list("CHATROOM_STICKER_THUMBNAIL_SIZES", ["512", "128", "64"])
+]
+# Counts: packs in all, stickers per pack, stickers per batch-upload call.
+CHATROOM_STICKER_MAX_PACKS = env_int("CHATROOM_STICKER_MAX_PACKS", 100)
+CHATROOM_STICKER_MAX_PER_PACK = env_int("CHATROOM_STICKER_MAX_PER_PACK", 100)
+CHATROOM_STICKER_MAX_BATCH = env_int("CHATROOM_STICKER_MAX_BATCH", 20)

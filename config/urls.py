@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from chatrooms.api.sticker_views import serve_image
 from chatrooms.errors import api_path_not_found
 from chatrooms.realtime.views import broker_auth
 
@@ -20,6 +21,12 @@ urlpatterns = [
             SpectacularSwaggerSplitView.as_view(url_name="openapi-schema")
         ),
         name="api-docs",
+    ),
+    # Sticker images on local storage (nginx serves the same folder in production).
+    path(
+        "media/stickers/public/<uuid:image_id>/<str:file_name>",
+        serve_image,
+        name="sticker-image",
     ),
     path("admin/", admin.site.urls),
     path("moderation/", include("moderation.urls")),

@@ -42,6 +42,23 @@ class DictionaryAuthenticationScheme(OpenApiAuthenticationExtension):
         }
 
 
+class StickerAuthenticationScheme(BearerAuthenticationScheme):
+    target_class = "chatrooms.stickers.tokens.StickerAuthentication"
+    name = ["ApiKey", "ChatroomToken", "StickerToken"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            *super().get_security_definition(auto_schema),
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "Sticker token from `POST /stickerpacks/tokens`; manages the "
+                "organisation's sticker packs.",
+            },
+        ]
+
+
 class ChatroomAutoSchema(AutoSchema):
     """Each operation's security requirement follows from its permission classes,
     so the documented credential cannot drift from the enforced one."""
@@ -52,8 +69,11 @@ class ChatroomAutoSchema(AutoSchema):
 
         permissions = self.view.get_permissions()
         for permission in permissions:  # a permission that names its own requirement
-            if getattr(permission, "openapi_security", None):
-                return permission.openapi_security
+            security = getattr(permission, "openapi_security", None) or getattr(
+                permission, "schema_security", None
+            )
+            if security:
+                return security
         if any(isinstance(p, HasApiKeyOrChatroomToken) for p in permissions):
             return [{"ApiKey": []}, {"ChatroomToken": []}]
         if any(isinstance(p, HasApiKey) for p in permissions):

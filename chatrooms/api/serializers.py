@@ -174,6 +174,8 @@ def render_message(message: ChatMessage) -> dict:
         body["text_message"] = render_text_message(message)
     elif message.type == InteractionType.CUSTOM:
         body["custom_message"] = message.payload.get("custom_message", {})
+    elif message.type == InteractionType.STICKER:
+        body["sticker"] = message.payload.get("sticker", {})
     return body
 
 
@@ -622,7 +624,12 @@ class MessageUserInput(serializers.Serializer):
     custom_name = name_field()
 
 
-SENDABLE_TYPES = [InteractionType.TEXT, InteractionType.CUSTOM]
+class StickerMessageInput(serializers.Serializer):
+    sticker_pack_id = StrictUUIDField()
+    sticker_id = StrictUUIDField()
+
+
+SENDABLE_TYPES = [InteractionType.TEXT, InteractionType.CUSTOM, InteractionType.STICKER]
 SENDABLE_CHOICES = [(t.value, t.label) for t in SENDABLE_TYPES]  # named like ROLE_INPUT_CHOICES
 
 
@@ -637,14 +644,21 @@ class SendMessageInput(serializers.Serializer):
     user = MessageUserInput(required=False)
     text_message = TextMessageInput(required=False)
     custom_message = CustomMessageInput(required=False)
+    sticker = StickerMessageInput(
+        required=False,
+        help_text="For INTERACTION_TYPE_STICKER: a completed sticker of a pack enabled in "
+        "the room; the server fills `image` and `metadata`.",
+    )
     sent_at = StrictDateTimeField(
         required=False, help_text="When the client sent it. Defaults to the time it was received."
     )
 
     def validate(self, data):
-        body = {InteractionType.TEXT: "text_message", InteractionType.CUSTOM: "custom_message"}[
-            data["type"]
-        ]
+        body = {
+            InteractionType.TEXT: "text_message",
+            InteractionType.CUSTOM: "custom_message",
+            InteractionType.STICKER: "sticker",
+        }[data["type"]]
         if body not in data:
             raise serializers.ValidationError({body: [f"Required for type {data['type']}."]})
         return data
@@ -948,12 +962,35 @@ class CustomMessageOutput(serializers.Serializer):
     incr = IncrementOutput(required=False)
 
 
+class StickerThumbnailOutput(serializers.Serializer):
+    uri = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
+class StickerMessageImageOutput(serializers.Serializer):
+    thumbnails = StickerThumbnailOutput(many=True)
+
+
+class StickerMessageMetadataOutput(serializers.Serializer):
+    sticker_pack_name = serializers.CharField()
+    sticker_name = serializers.CharField()
+
+
+class StickerMessageOutput(serializers.Serializer):
+    sticker_pack_id = serializers.CharField()
+    sticker_id = serializers.CharField()
+    image = StickerMessageImageOutput()
+    metadata = StickerMessageMetadataOutput()
+
+
 class InteractionMessageOutput(serializers.Serializer):
     id = serializers.UUIDField()
     user = ChatUserOutput()
     type = serializers.ChoiceField(choices=InteractionType.choices)
     text_message = TextMessageOutput(required=False)
     custom_message = CustomMessageOutput(required=False)
+    sticker = StickerMessageOutput(required=False)
     created_at = serializers.DateTimeField()
     sent_at = serializers.DateTimeField()
     received_at = serializers.DateTimeField()

@@ -22,6 +22,8 @@ class SegmentConverter:
 
 register_converter(SegmentConverter, "segment")
 
+from chatrooms.api import sticker_urls  # noqa: E402  (after the converter it uses)
+
 app_name = "chatroom_api"
 
 # The word filter (upstream "Chatroom - Word Filter" and the room's dictionaries).
@@ -121,6 +123,8 @@ urlpatterns = [
         name="report-download",
     ),
     path("chatrooms/<segment:room_id>/tokens", views.TokensView.as_view(), name="tokens"),
+    # Stickers (chatrooms.stickers), before the room-id paths below.
+    *sticker_urls.urlpatterns,
     # Extensions BlendVision's own client calls (API key). After every literal path above,
     # so `chatrooms/config` and the like never read as a room id.
     path("chatrooms/<segment:room_id>", views.ChatroomView.as_view(), name="chatroom"),

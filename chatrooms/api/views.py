@@ -45,6 +45,7 @@ from chatrooms.realtime import topics
 from chatrooms.reports import links as report_links
 from chatrooms.reports import services as report_services
 from chatrooms.selectors import ChatroomState
+from chatrooms.stickers import messages as sticker_messages
 from chatrooms.timestamps import as_utc
 
 ERROR_RESPONSES = {
@@ -348,6 +349,10 @@ def message_fields(data: dict) -> dict:
         if "incr" in custom:
             increment = services.Increment(key=custom["incr"]["key"], value=custom["incr"]["value"])
             payload["custom_message"]["incr"] = dict(custom["incr"])
+    if message_type == InteractionType.STICKER:
+        payload = sticker_messages.sticker_payload(
+            data["sticker"]["sticker_pack_id"], data["sticker"]["sticker_id"]
+        )
     return {
         "type": message_type,
         "text": data["text_message"]["text"] if message_type == InteractionType.TEXT else "",

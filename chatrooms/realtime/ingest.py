@@ -19,6 +19,7 @@ from chatrooms.api.serializers import CUSTOM_VALUE_MAX, NAME_MAX, TEXT_MAX
 from chatrooms.auth import Actor
 from chatrooms.models import ActorKind, AuditSource, InteractionType, Role
 from chatrooms.services import IncomingMessage, Increment
+from chatrooms.stickers.messages import sticker_payload
 
 COUNTER_KEY_MAX = 64
 MAX_VOTE_OPTIONS = 20
@@ -144,7 +145,7 @@ def parse(payload: bytes, sender: Sender, *, received_at: datetime) -> IncomingM
     actor = _actor(body, sender)
     if kind == InteractionType.POLL_USER_VOTE:
         return _vote(body, actor)
-    if kind not in (InteractionType.TEXT, InteractionType.CUSTOM):
+    if kind not in (InteractionType.TEXT, InteractionType.CUSTOM, InteractionType.STICKER):
         raise Drop("unknown_type")
     message_id = _uuid(body["id"]) if body.get("id") is not None else None
     ids = {"message_id": message_id, "server_id": None if message_id else uuid.uuid4()}
@@ -158,6 +159,18 @@ def parse(payload: bytes, sender: Sender, *, received_at: datetime) -> IncomingM
             type=InteractionType.TEXT,
             sent_at=sent_at,
             text=text,
+            **ids,
+        )
+    if kind == InteractionType.STICKER:
+        # Checked against the room's enabled packs by services.messages_send.
+        sticker = _object(body, "sticker")
+        return IncomingMessage(
+            actor=actor,
+            type=InteractionType.STICKER,
+            sent_at=sent_at,
+            payload=sticker_payload(
+                _uuid(sticker.get("sticker_pack_id")), _uuid(sticker.get("sticker_id"))
+            ),
             **ids,
         )
     custom = _object(body, "custom_message")
