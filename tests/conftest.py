@@ -8,6 +8,9 @@ from tests import factories
 
 PASSWORD = "correct horse battery"
 
+# Fixtures of the sticker tests (media, sticker_token, sticker_client), for every folder.
+pytest_plugins = ["tests.chatrooms.stickers"]
+
 
 def pytest_configure(config):
     """Settings for the whole run, before any server thread builds its middleware."""

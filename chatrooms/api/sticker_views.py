@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from chatrooms.api import sticker_serializers as ss
 from chatrooms.api.serializers import StatusOutput
 from chatrooms.api.views import (
+    EMPTY_OBJECT,
     ERROR_RESPONSES,
     EXTENSION,
     ApiView,
@@ -145,7 +146,7 @@ class StickerPackView(ManageView):
         summary="Delete sticker pack",
         description="Deletes the pack, its stickers and their images; rooms that enabled "
         "it no longer offer it. Audited.",
-        responses=responses(ss.EmptyInput, 404),
+        responses=responses(EMPTY_OBJECT, 404),
         tags=TAG,
     )
     def delete(self, request, pack_id):
@@ -297,7 +298,7 @@ class StickerView(ManageView):
         operation_id="PublicChatroomService_DeleteSticker",
         summary="Delete sticker",
         description="Audited.",
-        responses=responses(ss.EmptyInput, 404),
+        responses=responses(EMPTY_OBJECT, 404),
         tags=TAG,
     )
     def delete(self, request, pack_id, sticker_id):
@@ -397,7 +398,7 @@ class RoomPackView(StickerApiView):
         description="Enables or disables the pack in the token's room; doing what is "
         "already so changes nothing. Audited.",
         request=ss.EnableInput,
-        responses=responses(ss.EmptyInput, 404),
+        responses=responses(EMPTY_OBJECT, 404),
         tags=ROOM_TAG,
     )
     def put(self, request, pack_id):
@@ -431,7 +432,7 @@ class UploadView(ApiView):
         parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True)],
         request={"application/octet-stream": OpenApiTypes.BINARY},
         responses={
-            200: OpenApiResponse(ss.EmptyInput, description="Stored."),
+            200: EMPTY_OBJECT,
             **ERROR_RESPONSES,
             404: OpenApiResponse(StatusOutput, description="No such image."),
         },

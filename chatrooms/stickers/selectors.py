@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from chatrooms.models import Chatroom
 from chatrooms.stickers.models import ImageStatus, RoomStickerPack, Sticker, StickerPack
@@ -10,8 +11,17 @@ from chatrooms.stickers.models import ImageStatus, RoomStickerPack, Sticker, Sti
 
 def packs() -> QuerySet[StickerPack]:
     """Every pack, oldest first, with its cover and its count of ready stickers."""
-    return StickerPack.objects.select_related("cover_image").annotate(
-        ready_count=Count("stickers", filter=Q(stickers__image__status=ImageStatus.READY))
+    ready = (
+        Sticker.objects.filter(pack=OuterRef("pk"), image__status=ImageStatus.READY)
+        .order_by()
+        .values("pack")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        StickerPack.objects.select_related("cover_image")
+        .annotate(ready_count=Coalesce(Subquery(ready, output_field=IntegerField()), Value(0)))
+        .order_by("created_at", "id")
     )
 
 

@@ -25,7 +25,10 @@ def jpeg(width=64, height=48) -> bytes:
 
 
 def gif(frames=3, width=32, height=32) -> bytes:
-    images = [Image.new("P", (width, height), index % 256) for index in range(frames)]
+    images = [
+        Image.new("RGB", (width, height), ((index * 37) % 256, (index * 91) % 256, index % 7 * 30))
+        for index in range(frames)
+    ]
     out = BytesIO()
     images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=80, loop=0)
     return out.getvalue()

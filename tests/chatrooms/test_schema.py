@@ -325,6 +325,10 @@ def test_operations_name_the_credential_they_need(openapi):
     assert security["PUT /chatrooms/users"] == [{"ChatroomToken": []}]
     assert security["POST /chatrooms:mute"] == [{"ChatroomToken": []}]
     assert not security["POST /chatrooms/tokens:refresh"]
+    # Sticker packs: a sticker token or an admin chatroom token, never the API key itself.
+    assert security["POST /stickerpacks/tokens"] == [{"ApiKey": []}]
+    assert security["GET /stickerpacks"] == [{"StickerToken": []}, {"ChatroomToken": []}]
+    assert security["GET /chatrooms/stickerpacks"] == [{"ChatroomToken": []}]
 
 
 def test_every_security_requirement_names_a_defined_scheme(openapi):
@@ -336,7 +340,7 @@ def test_every_security_requirement_names_a_defined_scheme(openapi):
     }
     defined = openapi["components"].get("securitySchemes", {})
 
-    assert required == {"ApiKey", "ChatroomToken", "DictionaryToken"}
+    assert required == {"ApiKey", "ChatroomToken", "DictionaryToken", "StickerToken"}
     assert required <= set(defined)
     assert all(
         scheme["type"] == "http" and scheme["scheme"] == "bearer" for scheme in defined.values()
