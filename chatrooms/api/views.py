@@ -946,13 +946,17 @@ class MessagesView(ApiView):
         operation_id="ChatroomExtension_SendChatroomMessage",
         summary="Send a message (extension)",
         description="REST equivalent of publishing an `InteractionMessage` "
-        "(INTERACTION_TYPE_TEXT or INTERACTION_TYPE_CUSTOM) on the realtime link. The server "
+        "(INTERACTION_TYPE_TEXT, INTERACTION_TYPE_CUSTOM or INTERACTION_TYPE_STICKER) on the "
+        "realtime link. A sticker names `sticker.sticker_pack_id` and `sticker.sticker_id`; "
+        "the server fills `sticker.image` and `sticker.metadata`; an unknown or uncompleted "
+        "sticker is 404 (STICKER_NOT_FOUND), one of a pack the room has not enabled 400 "
+        "(code 9, STICKER_PACK_NOT_ENABLED). The server "
         "stamps `id`, `created_at`, `received_at` and the user from the token. A "
         "`custom_message.incr` adds to that counter (1..10000). Muted rooms take messages "
         "only from admins; blocked users cannot send. Per-user limits and slow mode answer "
         "429 (code 8) with `Retry-After` (docs/api.md).",
         request=s.SendMessageInput,
-        responses=responses(s.MessageEnvelopeOutput, 409),
+        responses=responses(s.MessageEnvelopeOutput, 404, 409),
         tags=["Extensions"],
         extensions=EXTENSION,
     )

@@ -735,3 +735,63 @@ def test_message_sent_with_an_api_key_conforms(room, api_key_client, conforms, b
 
     assert response.status_code == 200, response.content
     conforms(response)
+
+
+# --- Stickers ------------------------------------------------------------------------------
+
+
+def test_every_sticker_answer_conforms(
+    media, sticker_client, api_key_client, admin_token_client, viewer_token_client, conforms
+):
+    from tests.chatrooms.stickers import gif, png, put_upload
+
+    def ok(response):
+        assert response.status_code == 200, response.content
+        conforms(response)
+        return response.json()
+
+    ok(api_key_client.post(f"{API}/stickerpacks/tokens", {}, format="json"))
+    pack = ok(
+        sticker_client.post(f"{API}/stickerpacks", {"sticker_pack": {"name": "P"}}, format="json")
+    )
+    pack_url = f"{API}/stickerpacks/{pack['sticker_pack']['id']}"
+    ok(sticker_client.get(f"{API}/stickerpacks"))
+    ok(sticker_client.get(pack_url))
+    ok(sticker_client.put(pack_url, {"name": "Q"}, format="json"))
+    data = png()
+    cover = {"sticker_pack": {"cover_image": {"name": "c.png", "size_in_bytes": str(len(data))}}}
+    upload = ok(sticker_client.post(f"{pack_url}:cover-upload", cover, format="json"))
+    uploaded = put_upload(upload["upload_data"]["presigned_url"], data)
+    ok(uploaded)
+    ok(sticker_client.post(f"{pack_url}:cover-complete", {}, format="json"))
+    items = [
+        {"name": "a", "image": {"name": "a.png", "size_in_bytes": str(len(data))}},
+        {"image": {"name": "b.gif", "size_in_bytes": str(len(gif()))}},
+    ]
+    results = ok(
+        sticker_client.post(f"{pack_url}/stickers:batch-upload", {"stickers": items}, format="json")
+    )["results"]
+    ok(sticker_client.get(f"{pack_url}/stickers"))  # pending ones: format null
+    for result, body in zip(results, (data, gif()), strict=True):
+        put_upload(result["upload_data"]["presigned_url"], body)
+    ids = [r["sticker"]["id"] for r in results]
+    batches = {"batches": [{"sticker_id": i} for i in ids]}
+    ok(sticker_client.post(f"{pack_url}/stickers:batch-complete", batches, format="json"))
+    ok(sticker_client.put(f"{pack_url}/stickers/{ids[0]}", {"name": "z"}, format="json"))
+    room_pack = f"{API}/chatrooms/stickerpacks/{pack['sticker_pack']['id']}"
+    ok(admin_token_client.put(room_pack, {"enabled": True}, format="json"))
+    ok(viewer_token_client.get(f"{API}/chatrooms/stickerpacks"))
+    ok(admin_token_client.get(f"{API}/chatrooms/stickerpacks:admin-list"))
+    ok(admin_token_client.post(f"{API}/chatrooms/stickerpacks:admin-list", {}, format="json"))
+    ok(viewer_token_client.get(room_pack))
+    message = {
+        "type": "INTERACTION_TYPE_STICKER",
+        "sticker": {"sticker_pack_id": pack["sticker_pack"]["id"], "sticker_id": ids[1]},
+    }
+    ok(viewer_token_client.post(f"{API}/chatrooms/messages", message, format="json"))
+    ok(viewer_token_client.get(f"{API}/chatrooms/messages"))
+    ok(sticker_client.delete(f"{pack_url}/stickers/{ids[1]}"))
+    ok(sticker_client.delete(pack_url))
+    refused = viewer_token_client.post(f"{API}/chatrooms/messages", message, format="json")
+    assert refused.status_code == 404
+    conforms(refused)
