@@ -42,21 +42,18 @@ class DictionaryAuthenticationScheme(OpenApiAuthenticationExtension):
         }
 
 
-class StickerAuthenticationScheme(BearerAuthenticationScheme):
-    target_class = "chatrooms.stickers.tokens.StickerAuthentication"
-    name = ["ApiKey", "ChatroomToken", "StickerToken"]
+class StickerTokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "chatrooms.stickers.tokens.StickerTokenAuthentication"
+    name = "StickerToken"
 
     def get_security_definition(self, auto_schema):
-        return [
-            *super().get_security_definition(auto_schema),
-            {
-                "type": "http",
-                "scheme": "bearer",
-                "bearerFormat": "JWT",
-                "description": "Sticker token from `POST /stickerpacks/tokens`; manages the "
-                "organisation's sticker packs.",
-            },
-        ]
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "Sticker token from `POST /stickerpacks/tokens`; manages the "
+            "organisation's sticker packs.",
+        }
 
 
 class ChatroomAutoSchema(AutoSchema):

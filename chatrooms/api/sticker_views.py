@@ -24,14 +24,14 @@ from chatrooms.api.views import (
     parse_uuid,
     responses,
 )
-from chatrooms.auth import HasApiKey, HasChatroomToken, IsChatroomAdmin
+from chatrooms.auth import BearerAuthentication, HasApiKey, HasChatroomToken, IsChatroomAdmin
 from chatrooms.errors import NotFound, PermissionDenied
 from chatrooms.stickers import images, selectors
 from chatrooms.stickers import services as sticker_services
 from chatrooms.stickers.models import ImageStatus, StickerImage
 from chatrooms.stickers.tokens import (
     CanManageStickers,
-    StickerAuthentication,
+    StickerTokenAuthentication,
     sticker_token_issue,
 )
 
@@ -40,7 +40,7 @@ ROOM_TAG = ["Chatroom"]
 
 
 class StickerApiView(ApiView):
-    authentication_classes = [StickerAuthentication]
+    authentication_classes = [StickerTokenAuthentication, BearerAuthentication]
 
     def absolute(self, uri: str) -> str:
         return self.request.build_absolute_uri(uri)

@@ -16,6 +16,7 @@ import jwt
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from chatrooms import auth, services
@@ -105,16 +106,20 @@ def sticker_token_verify(credential: str) -> StickerTokenPrincipal:
     return StickerTokenPrincipal(api_key_prefix=prefix, name=str(payload.get("name", "")))
 
 
-class StickerAuthentication(auth.BearerAuthentication):
-    """The API's credentials, and sticker tokens besides."""
+class StickerTokenAuthentication(BaseAuthentication):
+    """Sticker tokens; any other credential is left to ``auth.BearerAuthentication``,
+    which comes after this class in the sticker views."""
 
     def authenticate(self, request):
         with auth.counting_auth_failures(request):
             credential = auth.bearer_credential(request)
-            if credential is not None and is_sticker_token(credential):
-                principal = sticker_token_verify(credential)
-                return principal, principal
-        return super().authenticate(request)
+            if credential is None or not is_sticker_token(credential):
+                return None
+            principal = sticker_token_verify(credential)
+        return principal, principal
+
+    def authenticate_header(self, request):
+        return "Bearer"
 
 
 class CanManageStickers(BasePermission):

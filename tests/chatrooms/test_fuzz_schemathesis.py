@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from chatrooms import auth, services
 from chatrooms.auth import Actor
 from chatrooms.models import InteractionType, PollType, Role
+from chatrooms.stickers import services as sticker_services
 from chatrooms.wordfilter import services as wordfilter
 from config.wsgi import application
 
@@ -71,7 +72,15 @@ def world(db):
     dictionary = wordfilter.dictionary_create(actor=actor, name="Fuzz")
     pattern = wordfilter.pattern_create(actor=actor, dictionary=dictionary, text="fuzz")
     _key, plaintext = services.api_key_create(actor=actor, name="fuzz")
+    pack = sticker_services.pack_create(actor=actor, name="Fuzz")
+    [sticker] = sticker_services.stickers_batch_upload(
+        actor=actor,
+        pack_id=pack.pk,
+        stickers=[sticker_services.StickerSpec("s", sticker_services.ImageSpec("s.png", 10))],
+    )
     return {
+        "pack": pack,
+        "sticker": sticker,
         "room": room,
         "poll": poll,
         "message": message,
@@ -117,6 +126,8 @@ def test_api_conforms_to_its_schema(case, world):
         "message_id": world["message"].id,
         "dictionary_id": world["dictionary"].id,
         "pattern_id": world["pattern"].id,
+        "pack_id": world["pack"].id,
+        "sticker_id": world["sticker"].id,
     }
     for name, value in replacements.items():
         # A well-formed id is pointed at a real object; a malformed one (a negative
