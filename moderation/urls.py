@@ -6,7 +6,17 @@ from django.views.generic import RedirectView
 
 from moderation.access import moderator_required
 from moderation.forms import StaffAuthenticationForm
-from moderation.views import api_keys, audit, moderators, polls, room, rooms, users, wordfilter
+from moderation.views import (
+    api_keys,
+    audit,
+    moderators,
+    polls,
+    room,
+    rooms,
+    stickers,
+    users,
+    wordfilter,
+)
 
 app_name = "moderation"
 
@@ -116,6 +126,33 @@ urlpatterns = [
     # Audit log
     path("audit/", audit.audit_log, name="audit"),
     path("audit.csv", audit.audit_log_csv, name="audit_csv"),
+    # Sticker packs (moderation.views.stickers)
+    path("stickers/", stickers.sticker_packs, name="sticker_packs"),
+    path("stickers/<uuid:pack_id>/", stickers.sticker_pack, name="sticker_pack"),
+    path(
+        "stickers/<uuid:pack_id>/rename/", stickers.sticker_pack_rename, name="sticker_pack_rename"
+    ),
+    path(
+        "stickers/<uuid:pack_id>/delete/", stickers.sticker_pack_delete, name="sticker_pack_delete"
+    ),
+    path("stickers/<uuid:pack_id>/cover/", stickers.sticker_pack_cover, name="sticker_pack_cover"),
+    path("stickers/<uuid:pack_id>/add/", stickers.sticker_pack_add, name="sticker_pack_add"),
+    path(
+        "stickers/<uuid:pack_id>/<uuid:sticker_id>/rename/",
+        stickers.sticker_rename,
+        name="sticker_rename",
+    ),
+    path(
+        "stickers/<uuid:pack_id>/<uuid:sticker_id>/delete/",
+        stickers.sticker_delete,
+        name="sticker_delete",
+    ),
+    path(room_path + "stickers/", stickers.room_stickers, name="room_stickers"),
+    path(
+        room_path + "stickers/<uuid:pack_id>/",
+        stickers.room_sticker_pack,
+        name="room_sticker_pack",
+    ),
     # API keys
     path("api-keys/", api_keys.api_keys, name="api_keys"),
     path("api-keys/<int:key_id>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),

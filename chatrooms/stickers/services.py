@@ -398,3 +398,55 @@ def room_pack_set(*, actor: Actor, room: Chatroom, pack_id, enabled: bool) -> bo
         after={"name": pack.name, "enabled": enabled},
     )
     return True
+
+
+# --- Files handed over whole (the console's form uploads) ----------------------------
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    name: str
+    data: bytes
+
+
+@transaction.atomic
+def cover_set_from_file(*, actor: Actor, pack_id, file: UploadedFile) -> StickerPack:
+    """Register, receive and complete a cover in one go: the API's three steps, the same
+    check. A bad file changes nothing."""
+    _pack, image = cover_upload(
+        actor=actor, pack_id=pack_id, image=ImageSpec(file.name, len(file.data))
+    )
+    upload_receive(image_id=image.pk, nonce=image.upload_nonce, data=file.data)
+    return cover_complete(actor=actor, pack_id=pack_id)
+
+
+@transaction.atomic
+def stickers_add_from_files(
+    *, actor: Actor, pack_id, files: Sequence[UploadedFile]
+) -> list[Sticker]:
+    """Add stickers named after their files, all or none, through the API's steps."""
+    created = stickers_batch_upload(
+        actor=actor,
+        pack_id=pack_id,
+        stickers=[
+            StickerSpec(
+                name=file.name.rsplit(".", 1)[0][:NAME_MAX],
+                image=ImageSpec(file.name[:IMAGE_NAME_MAX], len(file.data)),
+            )
+            for file in files
+        ],
+    )
+    for sticker, file in zip(created, files, strict=True):
+        upload_receive(image_id=sticker.image.pk, nonce=sticker.image.upload_nonce, data=file.data)
+    try:
+        return stickers_batch_complete(
+            actor=actor, pack_id=pack_id, sticker_ids=[s.pk for s in created]
+        )
+    except InvalidArgument as error:
+        index = next(
+            (i for i, s in enumerate(created) if str(s.image.pk) == error.metadata.get("image_id")),
+            None,
+        )
+        if index is not None:
+            error.message = f"{files[index].name}: {error.message}"
+        raise

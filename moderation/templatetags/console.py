@@ -122,6 +122,19 @@ NAV_SECTIONS.update(
         "wordfilter",
     )
 )  # fmt: skip
+NAV_SECTIONS |= {  # the sticker pages (a room's packs stay under "rooms")
+    name: "stickers"
+    for name in (
+        "sticker_packs",
+        "sticker_pack",
+        "sticker_pack_rename",
+        "sticker_pack_delete",
+        "sticker_pack_cover",
+        "sticker_pack_add",
+        "sticker_rename",
+        "sticker_delete",
+    )
+}
 
 
 @register.simple_tag(takes_context=True)
@@ -137,3 +150,11 @@ def nav_section(context) -> str:
 @register.filter
 def pretty_json(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@register.filter
+def sticker_uri(key: str) -> str:
+    """The served address of a sticker image file (chatrooms.stickers.images)."""
+    from chatrooms.stickers import images
+
+    return images.uri(key)
