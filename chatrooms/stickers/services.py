@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chatrooms.auth import Actor
-from chatrooms.errors import InvalidArgument, NotFound, ResourceExhausted
+from chatrooms.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from chatrooms.models import AuditAction, Chatroom
 from chatrooms.services import audit_record
 from chatrooms.stickers import images
@@ -356,8 +356,6 @@ def upload_receive(*, image_id, nonce: str, data: bytes) -> None:
         pk=image_id, upload_nonce=nonce, status=ImageStatus.PENDING
     ).update(upload_nonce="", uploaded_at=timezone.now())
     if not consumed:
-        from chatrooms.errors import PermissionDenied
-
         raise PermissionDenied(
             "This upload URL was already used, or replaced: ask for a new one.",
             reason="UPLOAD_URL_USED",

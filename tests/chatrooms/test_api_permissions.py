@@ -45,6 +45,8 @@ from chatrooms.models import (
     Report,
     ReportType,
     Role,
+    RoomStickerPack,
+    StickerPack,
 )
 from chatrooms.reports import links as report_links
 from chatrooms.wordfilter import csvfiles
@@ -66,6 +68,9 @@ class Credential(Enum):
     ADMIN = "chatroom token with ROLE_ADMIN"
     API_KEY_OR_TOKEN = "API key (an extension) or chatroom token, any role"
     DICTIONARY = "dictionary token, or chatroom token with ROLE_ADMIN (of any room)"
+    STICKERS = (
+        "sticker token or admin chatroom token (tests/chatrooms/test_stickers_permissions.py)"
+    )
 
 
 @dataclass
@@ -82,12 +87,14 @@ class Scene:
     report: Report
     dictionary: Dictionary
     pattern: Pattern
+    pack: StickerPack | None = None  # enabled in the room
 
     def ids(self) -> dict:
         return {
             "dictionary": self.dictionary.id,
             "pattern": self.pattern.id,
             "dictionary_link": csvfiles.sign(self.dictionary.id),
+            "pack": self.pack.id if self.pack else None,
             "room": self.room.id,
             "report": self.report.id,
             "report_token": report_links.sign(self.report.id),
@@ -112,6 +119,9 @@ def scene(room, system_actor):
         report=Report.objects.create(room=room, type=ReportType.CHAT_HISTORIES, file_name="r"),
         dictionary=(dictionary := wordfilter.dictionary_create(actor=system_actor, name="Spam")),
         pattern=wordfilter.pattern_create(actor=system_actor, dictionary=dictionary, text="spam"),
+        pack=RoomStickerPack.objects.create(
+            room=room, pack=StickerPack.objects.create(name="Pack")
+        ).pack,
     )
 
 
@@ -208,6 +218,28 @@ ENDPOINTS = [
         Credential.API_KEY,
         lambda s: {"message": "hi", "userId": "u1"},
     ),
+    # Stickers (reference 2.3): a sticker token or an admin chatroom token, their own
+    # matrix in tests/chatrooms/test_stickers_permissions.py; the sticker token is minted
+    # with the API key; the upload URL's signature is the credential.
+    Endpoint("POST", "/stickerpacks/tokens", Credential.API_KEY, lambda s: {}),
+    *[
+        Endpoint(method, route, Credential.STICKERS)
+        for method, route in [
+            ("GET", "/stickerpacks"),
+            ("POST", "/stickerpacks"),
+            ("GET", "/stickerpacks/{pack}"),
+            ("PUT", "/stickerpacks/{pack}"),
+            ("DELETE", "/stickerpacks/{pack}"),
+            ("POST", "/stickerpacks/{pack}:cover-upload"),
+            ("POST", "/stickerpacks/{pack}:cover-complete"),
+            ("GET", "/stickerpacks/{pack}/stickers"),
+            ("POST", "/stickerpacks/{pack}/stickers:batch-upload"),
+            ("POST", "/stickerpacks/{pack}/stickers:batch-complete"),
+            ("PUT", "/stickerpacks/{pack}/stickers/{pack}"),
+            ("DELETE", "/stickerpacks/{pack}/stickers/{pack}"),
+        ]
+    ],
+    Endpoint("PUT", "/sticker-uploads/{pack}?token=x", Credential.LINK),
     # No auth header
     Endpoint(
         "POST",
@@ -238,7 +270,26 @@ ENDPOINTS = [
         other_room_status=404,
         answers_empty=True,
     ),
+    # Stickers in the room: the token's room's packs (an admin may read any pack).
+    Endpoint("GET", "/chatrooms/stickerpacks", Credential.TOKEN, other_room_status=200),
+    Endpoint("GET", "/chatrooms/stickerpacks/{pack}", Credential.TOKEN, other_room_status=200),
     # Chatroom token with ROLE_ADMIN
+    Endpoint("GET", "/chatrooms/stickerpacks:admin-list", Credential.ADMIN, other_room_status=200),
+    Endpoint(
+        "POST",
+        "/chatrooms/stickerpacks:admin-list",
+        Credential.ADMIN,
+        lambda s: {},
+        other_room_status=200,
+    ),
+    Endpoint(
+        "PUT",
+        "/chatrooms/stickerpacks/{pack}",
+        Credential.ADMIN,
+        lambda s: {"enabled": True},
+        other_room_status=200,
+        answers_empty=True,
+    ),
     Endpoint(
         "POST",
         "/chatrooms:mute",
