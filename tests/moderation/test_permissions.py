@@ -11,6 +11,7 @@ from django.shortcuts import resolve_url
 from django.urls import get_resolver, reverse
 
 from chatrooms import services
+from chatrooms.models import StickerPack
 from chatrooms.wordfilter import services as wordfilter
 from moderation import urls as moderation_urls
 from tests import factories
@@ -85,6 +86,18 @@ VIEWS = [
     ("api_keys", "", "get", ADMINISTER),
     ("api_keys", "", "post", ADMINISTER),
     ("api_key_revoke", "key", "post", ADMINISTER),
+    # Sticker packs are the service's, like API keys; a room's packs are its configuration.
+    ("sticker_packs", "", "get", ADMINISTER),
+    ("sticker_packs", "", "post", ADMINISTER),
+    ("sticker_pack", "pack", "get", ADMINISTER),
+    ("sticker_pack_rename", "pack", "post", ADMINISTER),
+    ("sticker_pack_delete", "pack", "post", ADMINISTER),
+    ("sticker_pack_cover", "pack", "post", ADMINISTER),
+    ("sticker_pack_add", "pack", "post", ADMINISTER),
+    ("sticker_rename", "sticker", "post", ADMINISTER),
+    ("sticker_delete", "sticker", "post", ADMINISTER),
+    ("room_stickers", "room", "get", ADMINISTER),
+    ("room_sticker_pack", "room_pack", "post", ADMINISTER),
 ]
 # Open to everyone by design.
 PUBLIC = {"home", "login", "logout"}
@@ -100,7 +113,8 @@ def objects(room, system_actor):
     poll = factories.PollFactory(room=room)
     api_key, _ = services.api_key_create(actor=system_actor, name="k")
     dictionary = wordfilter.dictionary_create(actor=system_actor, name="Spam")
-    return {"room": room, "poll": poll, "key": api_key, "dictionary": dictionary}
+    pack = StickerPack.objects.create(name="Pack")
+    return {"room": room, "poll": poll, "key": api_key, "dictionary": dictionary, "pack": pack}
 
 
 def url_of(view, objects) -> str:
@@ -116,6 +130,12 @@ def url_of(view, objects) -> str:
         kwargs["key_id"] = objects["key"].pk
     if takes == "dictionary":
         kwargs["dictionary_id"] = objects["dictionary"].pk
+    if takes in ("pack", "sticker", "room_pack"):
+        kwargs["pack_id"] = objects["pack"].pk
+    if takes == "sticker":
+        kwargs["sticker_id"] = objects["pack"].pk  # any id: refused before it is looked up
+    if takes == "room_pack":
+        kwargs["room_id"] = objects["room"].pk
     return reverse(f"moderation:{name}", kwargs=kwargs)
 
 
