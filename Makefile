@@ -38,7 +38,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # Every extra of pyproject.toml the lock covers; the virtualenv gets them all.
-LOCK_EXTRAS := test dev bench
+LOCK_EXTRAS := test dev bench s3
 LOCK := requirements/lock.txt
 # What production installs (README, "Deploy"): the runtime dependencies alone, at the
 # lock's versions.

@@ -1059,18 +1059,17 @@ class AuditLogEntry(models.Model):
         raise TypeError("The audit log is append-only.")
 
 
-# The word filter's models belong to this app (chatrooms.wordfilter).
-from chatrooms.wordfilter.models import (  # noqa: E402, F401
-    ChatroomDictionary,
-    Dictionary,
-    MatchMode,
-    Pattern,
-)
-
-# Stickers live in their own package (chatrooms.stickers) but in this app's tables.
+# The word filter and stickers live in their own packages (chatrooms.wordfilter,
+# chatrooms.stickers) but in this app's tables.
 from chatrooms.stickers.models import (  # noqa: E402, F401
     RoomStickerPack,
     Sticker,
     StickerImage,
     StickerPack,
+)
+from chatrooms.wordfilter.models import (  # noqa: E402, F401
+    ChatroomDictionary,
+    Dictionary,
+    MatchMode,
+    Pattern,
 )

@@ -7,7 +7,6 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chatrooms.models import Chatroom
 from chatrooms.stickers import selectors
 from chatrooms.stickers import services as sticker_services
 from moderation.access import room_admin_required
@@ -26,6 +25,7 @@ from moderation.views.common import (
     run_action,
     staff_actor,
 )
+from moderation.views.room import room_or_404
 
 
 def _pack_or_404(pack_id):
@@ -188,19 +188,12 @@ def sticker_delete(request, pack_id, sticker_id):
 # --- A room's packs ------------------------------------------------------------------
 
 
-def _room_or_404(room_id) -> Chatroom:
-    room = Chatroom.objects.filter(pk=room_id).first()
-    if room is None:
-        raise Http404("No such room.")
-    return room
-
-
 @room_admin_required
 @require_GET
 def room_stickers(request, room_id):
     """Every pack with whether the room enables it: a page, or (``?fragment=1``, which
     the room page loads into its Stickers panel) just the list."""
-    room = _room_or_404(room_id)
+    room = room_or_404(request, room_id)
     enabled = selectors.room_enabled_ids(room)
     packs = list(selectors.packs())
     for pack in packs:
@@ -224,7 +217,7 @@ def room_stickers(request, room_id):
 @room_admin_required
 @require_POST
 def room_sticker_pack(request, room_id, pack_id):
-    room = _room_or_404(room_id)
+    room = room_or_404(request, room_id)
 
     def switch(data):
         changed = sticker_services.room_pack_set(

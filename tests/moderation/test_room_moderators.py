@@ -17,7 +17,7 @@ from django.urls import URLPattern, get_resolver, reverse
 
 from chatrooms import services
 from chatrooms.auth import Actor
-from chatrooms.models import AuditAction, AuditLogEntry, AuditSource, RoomModerator
+from chatrooms.models import AuditAction, AuditLogEntry, AuditSource, RoomModerator, StickerPack
 from moderation import urls as moderation_urls
 from moderation.access import UNASSIGNED_ALL, UNASSIGNED_NONE
 from moderation.roles import MODERATOR
@@ -113,6 +113,8 @@ def room_url(name: str, room, poll) -> str:
         kwargs["poll_id"] = poll.pk
     if "user_id" in pattern.pattern.converters:
         kwargs["user_id"] = "viewer-ben"
+    if "pack_id" in pattern.pattern.converters:
+        kwargs["pack_id"] = StickerPack.objects.get_or_create(name="Pack")[0].pk
     return reverse(f"moderation:{name}", kwargs=kwargs)
 
 
