@@ -739,7 +739,7 @@ class MessageListQuery(serializers.Serializer):
 
 
 class PageQuery(serializers.Serializer):
-    page_size = serializers.IntegerField(
+    page_size = QueryIntegerField(
         required=False, min_value=1, help_text="Default 10; values over 100 are read as 100."
     )
     page_token = serializers.CharField(required=False, allow_blank=True, max_length=200)

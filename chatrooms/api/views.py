@@ -24,6 +24,7 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.fields import ListField
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -98,7 +99,20 @@ class ApiView(APIView):
         return serializer.validated_data
 
     def validated_query(self, serializer_class):
-        return self.validated(serializer_class, data=self.request.query_params)
+        query = self.request.query_params
+        # A parameter of one value given several times (`?page_size=1&page_size=2`) is
+        # refused rather than read as its last value: the schema says one value.
+        repeated = [
+            name
+            for name, field in serializer_class().fields.items()
+            if not isinstance(field, ListField) and len(query.getlist(name)) > 1
+        ]
+        if repeated:
+            raise InvalidArgument(
+                "A query parameter is given more than once.",
+                field_violations=[(name, "Give it once.") for name in repeated],
+            )
+        return self.validated(serializer_class, data=query)
 
     @property
     def actor(self) -> services.Actor:

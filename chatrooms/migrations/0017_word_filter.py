@@ -12,10 +12,6 @@ def install_builtins(apps, schema_editor):
     builtins.install(apps.get_model("chatrooms", "Dictionary"), apps.get_model("chatrooms", "Pattern"))
 
 
-def remove_builtins(apps, schema_editor):
-    apps.get_model("chatrooms", "Dictionary").objects.filter(default=True).delete()
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -113,5 +109,8 @@ class Migration(migrations.Migration):
             model_name='pattern',
             constraint=models.UniqueConstraint(fields=('dictionary', 'key'), name='chatrooms_pattern_unique_in_dictionary'),
         ),
-        migrations.RunPython(install_builtins, remove_builtins),
+        # Going back, the tables are dropped right after: deleting the rows first would
+        # leave their deferred foreign-key checks pending, and PostgreSQL refuses the
+        # ALTER TABLEs that follow in the same transaction.
+        migrations.RunPython(install_builtins, migrations.RunPython.noop),
     ]

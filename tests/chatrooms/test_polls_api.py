@@ -275,6 +275,15 @@ def test_list_page_size_defaults_to_10_and_caps_at_100(admin_token_client):
     assert_status(admin_token_client.get(POLLS, {"page_token": "garbage!"}), 400, 3)
 
 
+def test_a_query_parameter_given_twice_or_empty_is_refused(admin_token_client):
+    # Found by the schema fuzzer: the last of several values was read, and an empty one
+    # read as absent, where the schema says one integer.
+    twice = admin_token_client.get(POLLS + "?page_size=1&page_size=2")
+    assert_status(twice, 400, 3)
+    assert field_violations(twice.json()) == {"page_size": "Give it once."}
+    assert_status(admin_token_client.get(POLLS + "?page_size="), 400, 3)
+
+
 def test_viewers_see_no_drafts_and_no_answers_before_the_end(
     admin_token_client, viewer_token_client
 ):

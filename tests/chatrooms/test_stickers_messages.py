@@ -146,7 +146,9 @@ def test_the_server_sender_can_send_a_sticker_with_an_api_key(enabled_pack, api_
     assert response.json()["message"]["sticker"]["metadata"]["sticker_name"] == "wave"
 
 
-def test_the_sticker_step_adds_two_queries_to_an_unfiltered_send(enabled_pack, viewer_token_client, sticker_client):
+def test_the_sticker_step_adds_two_queries_to_an_unfiltered_send(
+    enabled_pack, viewer_token_client, sticker_client
+):
     pack, stickers = enabled_pack
     create_pack(sticker_client, "Unrelated")
     send(viewer_token_client, sticker_message(pack["id"], stickers[0]["id"]))  # warm caches
