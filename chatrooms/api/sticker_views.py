@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
+from chatrooms import signed_links
 from chatrooms.api import sticker_serializers as ss
 from chatrooms.api.serializers import StatusOutput
 from chatrooms.api.views import (
@@ -443,11 +444,11 @@ class UploadView(ApiView):
         image_pk = parse_uuid(image_id, "image_id")
         try:
             nonce = images.verify_upload(request.query_params.get("token", ""), image_pk)
-        except images.UploadLinkExpired:
+        except signed_links.LinkExpired:
             raise PermissionDenied(
                 "This upload URL has expired: ask for a new one.", reason="UPLOAD_URL_EXPIRED"
             ) from None
-        except images.UploadLinkInvalid:
+        except signed_links.LinkInvalid:
             raise PermissionDenied(
                 "This upload URL is not valid.", reason="UPLOAD_URL_INVALID"
             ) from None

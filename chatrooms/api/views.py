@@ -29,7 +29,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatrooms import auth, caching, selectors, services
+from chatrooms import auth, caching, selectors, services, signed_links
 from chatrooms.api import serializers as s
 from chatrooms.api.parsers import AnyContentTypeJSONParser, BoundedJSONParser
 from chatrooms.auth import (
@@ -716,12 +716,12 @@ class ReportDownloadView(ApiView):
         report_pk = parse_uuid(report_id, "report_id")
         try:
             report_links.verify(request.query_params.get("token", ""), report_pk)
-        except report_links.LinkExpired:
+        except signed_links.LinkExpired:
             raise PermissionDenied(
                 "This report link has expired: ask for the report again for a new one.",
                 reason="REPORT_LINK_EXPIRED",
             ) from None
-        except report_links.LinkInvalid:
+        except signed_links.LinkInvalid:
             raise PermissionDenied(
                 "This report link is not valid.", reason="REPORT_LINK_INVALID"
             ) from None

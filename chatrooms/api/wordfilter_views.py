@@ -18,6 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, OpenApiRespo
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from chatrooms import signed_links
 from chatrooms.api import wordfilter_serializers as ws
 from chatrooms.api.serializers import PageQuery, StatusOutput
 from chatrooms.api.views import (
@@ -377,12 +378,12 @@ class PatternsFileView(ApiView):
         dictionary_pk = parse_uuid(dictionary_id, "id")
         try:
             csvfiles.verify(request.query_params.get("token", ""), dictionary_pk)
-        except csvfiles.LinkExpired:
+        except signed_links.LinkExpired:
             raise PermissionDenied(
                 "This download link has expired: ask for a new one.",
                 reason="DOWNLOAD_LINK_EXPIRED",
             ) from None
-        except csvfiles.LinkInvalid:
+        except signed_links.LinkInvalid:
             raise PermissionDenied(
                 "This download link is not valid.", reason="DOWNLOAD_LINK_INVALID"
             ) from None

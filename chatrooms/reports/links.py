@@ -11,34 +11,21 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.core import signing
 from django.urls import reverse
+
+from chatrooms.signed_links import LinkInvalid, unsign
+from chatrooms.signed_links import sign as sign_value
 
 SALT = "chatrooms.reports.download"
 
 
-class LinkExpired(Exception):
-    pass
-
-
-class LinkInvalid(Exception):
-    pass
-
-
 def sign(report_id: uuid.UUID) -> str:
-    return signing.TimestampSigner(salt=SALT).sign(str(report_id))
+    return sign_value(str(report_id), salt=SALT)
 
 
 def verify(token: str, report_id: uuid.UUID) -> None:
     """Raise LinkExpired or LinkInvalid unless ``token`` is a live link to this report."""
-    signer = signing.TimestampSigner(salt=SALT)
-    try:
-        signed_id = signer.unsign(token, max_age=settings.CHATROOM_REPORT_LINK_TTL)
-    except signing.SignatureExpired:
-        raise LinkExpired from None
-    except signing.BadSignature:
-        raise LinkInvalid from None
-    if signed_id != str(report_id):
+    if unsign(token, salt=SALT, max_age=settings.CHATROOM_REPORT_LINK_TTL) != str(report_id):
         raise LinkInvalid
 
 

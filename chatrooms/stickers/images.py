@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from io import BytesIO
 
 from django.conf import settings
-from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from chatrooms import signed_links
 from chatrooms.stickers.models import ImageFormat, StickerImage
 
 UPLOAD_SALT = "chatrooms.stickers.upload"
@@ -46,35 +46,24 @@ def is_s3(store=None) -> bool:
 # --- Upload URLs ---------------------------------------------------------------------
 
 
-class UploadLinkExpired(Exception):
-    pass
-
-
-class UploadLinkInvalid(Exception):
-    pass
-
-
 def new_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
 def sign_upload(image: StickerImage) -> str:
     """The token of the local upload URL: the image id and its live nonce, signed."""
-    return signing.TimestampSigner(salt=UPLOAD_SALT).sign(f"{image.pk}:{image.upload_nonce}")
+    return signed_links.sign(f"{image.pk}:{image.upload_nonce}", salt=UPLOAD_SALT)
 
 
 def verify_upload(token: str, image_id) -> str:
-    """The nonce a live token for this image carries; UploadLinkExpired/Invalid if not."""
-    signer = signing.TimestampSigner(salt=UPLOAD_SALT)
-    try:
-        value = signer.unsign(token, max_age=settings.CHATROOM_STICKER_UPLOAD_TTL.total_seconds())
-    except signing.SignatureExpired:
-        raise UploadLinkExpired from None
-    except signing.BadSignature:
-        raise UploadLinkInvalid from None
+    """The nonce a live token for this image carries; signed_links.LinkExpired or
+    LinkInvalid if not."""
+    value = signed_links.unsign(
+        token, salt=UPLOAD_SALT, max_age=settings.CHATROOM_STICKER_UPLOAD_TTL.total_seconds()
+    )
     signed_id, _, nonce = value.partition(":")
     if signed_id != str(image_id) or not nonce:
-        raise UploadLinkInvalid
+        raise signed_links.LinkInvalid
     return nonce
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import csv
 import io
 
-from django.core import signing
 from django.urls import reverse
 
 from chatrooms.errors import InvalidArgument
+from chatrooms.signed_links import LinkInvalid, unsign
+from chatrooms.signed_links import sign as sign_value
 from chatrooms.wordfilter.models import Dictionary
 
 BOM = "\ufeff"
@@ -68,26 +69,11 @@ def file_name(dictionary: Dictionary) -> str:
 
 
 def sign(dictionary_id) -> str:
-    return signing.TimestampSigner(salt=LINK_SALT).sign(str(dictionary_id))
-
-
-class LinkExpired(Exception):
-    pass
-
-
-class LinkInvalid(Exception):
-    pass
+    return sign_value(str(dictionary_id), salt=LINK_SALT)
 
 
 def verify(token: str, dictionary_id) -> None:
-    signer = signing.TimestampSigner(salt=LINK_SALT)
-    try:
-        signed = signer.unsign(token, max_age=LINK_TTL_SECONDS)
-    except signing.SignatureExpired:
-        raise LinkExpired from None
-    except signing.BadSignature:
-        raise LinkInvalid from None
-    if signed != str(dictionary_id):
+    if unsign(token, salt=LINK_SALT, max_age=LINK_TTL_SECONDS) != str(dictionary_id):
         raise LinkInvalid
 
 
