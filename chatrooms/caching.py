@@ -157,11 +157,14 @@ class PerVersion:
                 self._bytes -= self._entries.pop(oldest)[3]
 
     def forget(self, room_id) -> None:
+        self.forget_many({room_id})
+
+    def forget_many(self, room_ids: set) -> None:
         with self._lock:
             stale = [
                 key
                 for key in self._entries
-                if key == room_id or (isinstance(key, tuple) and key[0] == room_id)
+                if key in room_ids or (isinstance(key, tuple) and key[0] in room_ids)
             ]
             for key in stale:
                 self._bytes -= self._entries.pop(key)[3]
@@ -181,3 +184,10 @@ def forget_room(room_id) -> None:
     (its old version) reads the rows again instead of reusing what that version had."""
     for values in _per_version:
         values.forget(room_id)
+
+
+def forget_rooms(room_ids) -> None:
+    """``forget_room`` for many rooms in one pass over what this process keeps."""
+    room_ids = set(room_ids)
+    for values in _per_version:
+        values.forget_many(room_ids)

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chatrooms import caching
 from chatrooms.auth import Actor
 from chatrooms.errors import (
     AlreadyExists,
@@ -123,11 +124,31 @@ def _lock_dictionary(dictionary: Dictionary) -> Dictionary:
 
 
 def _changed(dictionary: Dictionary, now=None) -> None:
-    """A new version: every compiled matcher with this dictionary is stale."""
+    """A new version: every compiled matcher with this dictionary is stale, and so is
+    what each room using it keeps of its enabled dictionaries (``_rooms_changed``)."""
     Dictionary.objects.filter(pk=dictionary.pk).update(
         version=F("version") + 1, updated_at=now or timezone.now()
     )
     dictionary.refresh_from_db(fields=["version", "updated_at"])
+    _rooms_changed(dictionary)
+
+
+def _rooms_changed(dictionary: Dictionary) -> None:
+    """Give every room that enables the dictionary a new ``state_version``: a send reads
+    the room's enabled dictionaries and their versions once per state version and
+    process (``room_matcher``), so a change to one must be a change to its rooms. One
+    UPDATE however many rooms; dictionary edits are staff actions, not hot."""
+    rooms = list(
+        Chatroom.objects.filter(
+            pk__in=ChatroomDictionary.objects.filter(dictionary=dictionary).values("room_id")
+        )
+        .order_by("pk")  # one lock order with any other writer of several rooms
+        .select_for_update()
+        .values_list("pk", flat=True)
+    )
+    if rooms:
+        Chatroom.objects.filter(pk__in=rooms).update(state_version=F("state_version") + 1)
+        transaction.on_commit(lambda: caching.forget_rooms(rooms))
 
 
 def _instants(start):
@@ -233,6 +254,7 @@ def dictionary_delete(*, actor: Actor, dictionary: Dictionary) -> None:
     before = {**_snapshot(dictionary), "pattern_count": dictionary.patterns.count()}
     rooms = list(dictionary.rooms.values_list("room_id", flat=True))
     dictionary_id = str(dictionary.pk)
+    _rooms_changed(dictionary)
     dictionary.delete()
     _audit(
         actor,
@@ -407,7 +429,7 @@ def room_dictionaries_set(
     ``:batch-update``). Every id must name a dictionary (NOT_FOUND otherwise, nothing
     changed); enabling an enabled one changes nothing. One audit row per call that
     changed something. Returns the dictionaries, in the order given."""
-    from chatrooms.services import _require_active  # the room domain's rule
+    from chatrooms.services import _require_active, _state_changed  # the room domain's
 
     _require_active(room)
     ids = list(dict.fromkeys(dictionary_ids))
@@ -434,6 +456,7 @@ def room_dictionaries_set(
         change = [i for i in ids if i in current]
         ChatroomDictionary.objects.filter(room=room, dictionary_id__in=change).delete()
     if change:
+        _state_changed(room)  # room_matcher keeps the enabled set per state version
         _audit(
             actor,
             AuditAction.ROOM_DICTIONARIES,
@@ -451,18 +474,26 @@ def room_dictionaries_set(
 # --- Filtering (called by chatrooms.services.messages_send) ---------------------------
 
 
-def room_matcher(room_id) -> matcher.RoomMatcher | None:
-    """The compiled matcher of the room's enabled dictionaries (one query for their
-    versions; the patterns only when that set was never compiled in this process), or
-    None when the room has none enabled."""
-    enabled = list(
-        ChatroomDictionary.objects.filter(room_id=room_id)
-        .order_by("-dictionary__default", "dictionary__created_at", "dictionary_id")
-        .values_list("dictionary_id", "dictionary__version", "dictionary__match_mode")
-    )
+_enabled = caching.PerVersion(rooms=4096)
+
+
+def room_matcher(room: Chatroom) -> matcher.RoomMatcher | None:
+    """The compiled matcher of the room's enabled dictionaries, or None when the room
+    has none enabled. Their ids, versions and modes are read in one query per state
+    version of the room and process (enabling, disabling and every dictionary change
+    bump the rooms concerned); the patterns only when that set was never compiled in
+    this process."""
+    enabled = _enabled.get(room.pk, room.state_version)
+    if enabled is None:
+        enabled = tuple(
+            ChatroomDictionary.objects.filter(room_id=room.pk)
+            .order_by("-dictionary__default", "dictionary__created_at", "dictionary_id")
+            .values_list("dictionary_id", "dictionary__version", "dictionary__match_mode")
+        )
+        _enabled.set(room.pk, room.state_version, enabled)
     if not enabled:
         return None
-    return matcher.cached(tuple(enabled), lambda: _build([row[0] for row in enabled]))
+    return matcher.cached(enabled, lambda: _build([row[0] for row in enabled]))
 
 
 def dictionaries_matcher(dictionaries: Sequence[Dictionary]) -> matcher.RoomMatcher:
@@ -497,11 +528,12 @@ def filter_messages(room: Chatroom, messages: Sequence[ChatMessage]) -> int:
     """Hold the text messages about to be stored that a pattern of the room's enabled
     dictionaries matches: ``filter_status = held``, ``sender_hidden``, the hit in
     ``payload['filter_hit_result']``. Every sender, admins and API keys included.
-    Returns how many were held. One query when the batch has text; none otherwise."""
+    Returns how many were held. No query, but the first of a state version of the room
+    in this process (``room_matcher``)."""
     texts = [m for m in messages if m.type == InteractionType.TEXT and m.text]
     if not texts:
         return 0
-    compiled = room_matcher(room.pk)
+    compiled = room_matcher(room)
     if compiled is None:
         return 0
     held = 0
@@ -520,7 +552,7 @@ def filter_test(*, text: str, room: Chatroom | None = None, dictionaries=None):
     dictionary, mode), or None. Against the room's enabled dictionaries, or the given
     ones, or else every dictionary."""
     if room is not None:
-        compiled = room_matcher(room.pk)
+        compiled = room_matcher(room)
         return compiled.match(text) if compiled else None
     if dictionaries is None:
         dictionaries = list(Dictionary.objects.all())

@@ -1,6 +1,7 @@
-"""What the per-request caches keep (verified tokens, a room's block index and enabled
-counters, its rendered state) never answers for a state that has changed: the request
-after a block, an unblock, a revocation, a counter change or a key's retirement sees it."""
+"""What the per-request caches keep (verified tokens, a room's block index, enabled
+counters and enabled dictionaries, its rendered state) never answers for a state that has
+changed: the request after a block, an unblock, a revocation, a counter change, a word
+filter change or a key's retirement sees it."""
 
 import time
 from datetime import timedelta
@@ -9,7 +10,9 @@ import pytest
 from django.utils import timezone
 
 from chatrooms import selectors, services
-from chatrooms.models import ChatMessage, Chatroom, PollStatus, Role
+from chatrooms.models import ChatMessage, Chatroom, FilterStatus, PollStatus, Role
+from chatrooms.wordfilter import services as wordfilter
+from chatrooms.wordfilter.models import MatchMode
 from tests import factories
 from tests.conftest import token_client
 
@@ -118,6 +121,74 @@ def test_a_disabled_counter_refuses_the_next_increment(api_key_client, viewer_to
     refused = tap(viewer_token_client, "heart")
     assert refused.status_code == 400
     assert tap(viewer_token_client, "like").status_code == 200
+
+
+def held(text) -> bool:
+    return ChatMessage.objects.get(text=text).filter_status == FilterStatus.HELD
+
+
+@pytest.fixture
+def spam(system_actor):
+    dictionary = wordfilter.dictionary_create(actor=system_actor, name="Spam")
+    wordfilter.patterns_create(actor=system_actor, dictionary=dictionary, texts=["buy now"])
+    return dictionary
+
+
+def enable(room, dictionary, enabled=True):
+    wordfilter.room_dictionaries_set(
+        actor=services.Actor.system("tests"),
+        room=Chatroom.objects.get(pk=room.pk),
+        dictionary_ids=[dictionary.pk],
+        enabled=enabled,
+    )
+
+
+def test_a_dictionary_enabled_or_disabled_is_seen_by_the_next_send(viewer_token_client, room, spam):
+    assert send(viewer_token_client, "buy now").status_code == 200  # warms the room's set
+    assert not held("buy now")
+
+    enable(room, spam)
+    send(viewer_token_client, "BUY NOW")
+    assert held("BUY NOW")
+
+    enable(room, spam, enabled=False)
+    send(viewer_token_client, "Buy now")
+    assert not held("Buy now")
+
+
+def test_a_dictionary_change_is_seen_by_the_next_send_in_every_room_using_it(
+    viewer_token_client, room, spam, system_actor
+):
+    other = factories.ChatroomFactory()
+    other_viewer = token_client(other, Role.VIEWER, subject="other-viewer")
+    enable(room, spam)
+    enable(other, spam)
+    send(viewer_token_client, "buy now")  # both rooms' sets read, the matcher compiled
+    send(other_viewer, "buy it now")
+    assert not held("buy it now")
+
+    wordfilter.patterns_create(actor=system_actor, dictionary=spam, texts=["buy it now"])
+    send(other_viewer, "BUY IT NOW")
+    assert held("BUY IT NOW")
+
+    wordfilter.dictionary_update(actor=system_actor, dictionary=spam, match_mode=MatchMode.WORD)
+    send(viewer_token_client, "please buy now")
+    assert held("please buy now")
+
+
+def test_a_deleted_dictionary_is_not_asked_for_by_the_next_send(
+    viewer_token_client, room, spam, system_actor
+):
+    enable(room, spam)
+    send(viewer_token_client, "buy now")
+    assert held("buy now")
+
+    wordfilter.dictionary_delete(actor=system_actor, dictionary=spam)
+    wordfilter.dictionary_create(actor=system_actor, name="Spam again")
+
+    response = send(viewer_token_client, "Buy Now")
+    assert response.status_code == 200
+    assert not held("Buy Now")
 
 
 def test_a_revoked_session_is_refused_on_its_next_request(room, system_actor):

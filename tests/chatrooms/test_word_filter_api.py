@@ -789,8 +789,9 @@ def test_sending_with_the_filter_on_costs_the_same_queries(
     services.messages_send(room=room, incoming=batch_of_senders(["warm"]))  # compiles
 
     with django_assert_num_queries(SEND_QUERIES):
-        # 1 savepoint; 2 active blocks; 3 the enabled dictionaries' versions (the compiled
-        # matcher is this process's); 4 insert; 5 release the savepoint
+        # 1 savepoint; 2 insert; 3 release the savepoint. The active blocks, the enabled
+        # dictionaries and the compiled matcher were read by the warm-up send, and are
+        # kept per state version (and dictionary versions) and process.
         result = services.messages_send(room=room, incoming=incoming)
 
     assert [m.filter_status for m in result.stored][:1] == ["held"]
