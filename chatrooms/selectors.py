@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -16,6 +17,7 @@ from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
 from chatrooms import caching
+from chatrooms.compiled import CompiledQuery
 from chatrooms.models import (
     ApiKey,
     AuditLogEntry,
@@ -265,6 +267,35 @@ def viewer_page_queryset(
     )
 
 
+_history_pages = CompiledQuery(ChatMessage)
+
+
+def _history_page(values: dict, *, from_oldest: bool, viewer_is_admin: bool, batch: int):
+    """One batch of ``message_list`` as a queryset (``values`` as message_list builds
+    them), compiled once per shape by ``_history_pages``."""
+    page = Q(received_at__gte=values["since"])
+    if "before" in values:
+        page &= Q(received_at__lt=values["before"])
+    if "after" in values:
+        page &= Q(received_at__gt=values["after"])
+    if "types" in values:
+        page &= Q(type__in=values["types"])
+    if from_oldest:
+        order, after_row = ("received_at", "id"), "gt"
+    else:
+        order, after_row = ("-received_at", "-id"), "lt"
+    if "last_at" in values:
+        page &= Q(**{f"received_at__{after_row}": values["last_at"]}) | Q(
+            received_at=values["last_at"], **{f"id__{after_row}": values["last_id"]}
+        )
+    room = Chatroom(pk=values["room"])
+    if viewer_is_admin:
+        return ChatMessage.objects.filter(page, room=room).order_by(*order)[:batch]
+    return viewer_page_queryset(
+        room=room, viewer_id=values.get("viewer", ""), order=order, batch=batch, filters=page
+    )
+
+
 def message_list(
     *,
     room: Chatroom,
@@ -291,38 +322,32 @@ def message_list(
     probes per sender in a room with very many blocks) to set ``sender_blocked``,
     and they also drop any row the flag missed (a send that raced a block):
     correctness never rests on the flag alone. Only when such rows thin a batch out
-    does the next, larger batch continue after it; usually a page is one query.
+    does the next, larger batch continue after it; usually a page is one query, its
+    SQL compiled once per shape and process (``chatrooms.compiled``).
     """
     # Messages older than the room's ttl have left history, deleted or not yet
     # (chatrooms.housekeeping deletes them): a bound on the indexes' received_at column.
-    filters = Q(received_at__gte=timezone.now() - room.message_ttl)
+    values = {"room": room.pk, "since": timezone.now() - room.message_ttl}
     if before_at is not None:
-        filters &= Q(received_at__lt=before_at)
+        values["before"] = before_at
     if after_at is not None:
-        filters &= Q(received_at__gt=after_at)
+        values["after"] = after_at
     if types:
-        filters &= Q(type__in=types)
-    if from_oldest:
-        order, after_row = ("received_at", "id"), "gt"
-    else:
-        order, after_row = ("-received_at", "-id"), "lt"
+        values["types"] = tuple(dict.fromkeys(types))
+    if viewer_id and not viewer_is_admin:
+        values["viewer"] = viewer_id
     messages: list[ChatMessage] = []
     batch, last = limit, None
     index = _NO_INDEX  # the active blocks, cached per state version: read after a page
     while len(messages) < limit:
-        page = filters
         if last is not None:
-            page &= Q(**{f"received_at__{after_row}": last.received_at}) | Q(
-                received_at=last.received_at, **{f"id__{after_row}": last.id}
-            )
-        if viewer_is_admin:
-            rows = list(ChatMessage.objects.filter(page, room=room).order_by(*order)[:batch])
-        else:
-            rows = list(
-                viewer_page_queryset(
-                    room=room, viewer_id=viewer_id, order=order, batch=batch, filters=page
-                )
-            )
+            values |= {"last_at": last.received_at, "last_id": last.id}
+        # Everything that changes the page's SQL text (the values are its parameters).
+        shape = (from_oldest, viewer_is_admin, batch, *sorted(values), len(values.get("types", ())))
+        build = partial(
+            _history_page, from_oldest=from_oldest, viewer_is_admin=viewer_is_admin, batch=batch
+        )
+        rows = _history_pages.rows(shape, values, build)
         if not rows:
             break
         if index is _NO_INDEX:

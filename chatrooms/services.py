@@ -1285,7 +1285,11 @@ def messages_send(
     chosen_ids = [item.message_id for item in incoming if item.message_id is not None]
     if retrying:
         chosen_ids += [item.server_id for item in incoming if item.server_id is not None]
-    taken = set(ChatMessage.objects.filter(pk__in=chosen_ids).values_list("pk", flat=True))
+    taken = (
+        set(ChatMessage.objects.filter(pk__in=chosen_ids).values_list("pk", flat=True))
+        if chosen_ids
+        else set()  # the usual send: no query, and none built to learn that
+    )
     received_at = wire_time(timezone.now())
     held = _held_new_users(room, incoming, now=received_at)
     refusals: dict[int, Exception] = {}
