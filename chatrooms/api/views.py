@@ -100,11 +100,12 @@ class ApiView(APIView):
 
     def validated_query(self, serializer_class):
         query = self.request.query_params
+        serializer = serializer_class(data=query)  # one instance: DRF copies its fields
         # A parameter of one value given several times (`?page_size=1&page_size=2`) is
         # refused rather than read as its last value: the schema says one value.
         repeated = [
             name
-            for name, field in serializer_class().fields.items()
+            for name, field in serializer.fields.items()
             if not isinstance(field, ListField) and len(query.getlist(name)) > 1
         ]
         if repeated:
@@ -112,7 +113,8 @@ class ApiView(APIView):
                 "A query parameter is given more than once.",
                 field_violations=[(name, "Give it once.") for name in repeated],
             )
-        return self.validated(serializer_class, data=query)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
 
     @property
     def actor(self) -> services.Actor:
