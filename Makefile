@@ -85,7 +85,7 @@ clean:
 # BENCH_ARGS='--scale 0.01 --duration 5' for a quick check.
 BENCH_ARGS ?=
 .PHONY: bench
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(BROKER_PLUGIN)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The realtime link (docs/performance.md): ingest through the broker, fan-out over WebSocket.

@@ -235,6 +235,14 @@ def without(change: str) -> None:
         )
     elif change == "state-local":
         views._local_states.max_bytes = 1  # nothing fits: the shared cache every time
+    elif change == "dictionaries":
+        from chatrooms.wordfilter import services as wordfilter
+
+        wordfilter._enabled.rooms = 0  # nothing kept: the query on every send
+    elif change == "compiled-history":
+        selectors._history_pages.rows = lambda shape, values, build: list(build(values))
+    elif change == "poll-per-version":
+        selectors._active_polls.rooms = 0  # nothing kept: the poll and options every vote
     else:
         raise SystemExit(f"unknown change {change!r}")
 
@@ -254,7 +262,16 @@ def main() -> None:
         "--without",
         action="append",
         default=[],
-        choices=["token-cache", "room-sql", "block-index", "counter-keys", "state-local"],
+        choices=[
+            "token-cache",
+            "room-sql",
+            "block-index",
+            "counter-keys",
+            "state-local",
+            "dictionaries",
+            "compiled-history",
+            "poll-per-version",
+        ],
         help="measure with one of issue 10's changes turned off (repeatable)",
     )
     args = parser.parse_args()

@@ -207,6 +207,47 @@ def status_kb(pid: int, field: str) -> int:
     return 0
 
 
+class Broker:
+    """The project's broker (``manage.py broker``: Mosquitto with the auth plugin) on a
+    port of its own, for the whole run: the API's writes broadcast through it, as in
+    production. Without it, each worker's first broadcast waited a second for a broker
+    that was not there (``publisher.FIRST_CONNECT_WAIT_SECONDS``), and publishing cost
+    nothing."""
+
+    def __init__(self, env: dict, run_dir: Path):
+        self.port = free_port()
+        self.env = {**env, "CHATROOM_BROKER_PORT": str(self.port)}
+        self.run_dir = run_dir
+        self.process: subprocess.Popen | None = None
+        self.log = None
+
+    def __enter__(self) -> Broker:
+        self.log = (self.run_dir / "broker.log").open("a")
+        self.process = subprocess.Popen(
+            [PYTHON, "manage.py", "broker", "--config-dir", str(self.run_dir / "broker")],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the broker exited; see {self.run_dir / 'broker.log'}")
+            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 1):
+                return self
+            time.sleep(0.1)
+        stop_group(self.process)
+        raise SystemExit("the broker did not listen within 15 s")
+
+    def __exit__(self, *exc_info) -> None:
+        if self.process is not None:
+            stop_group(self.process)
+        if self.log is not None:
+            self.log.close()
+
+
 class Server:
     """gunicorn serving bench.wsgi on 127.0.0.1."""
 
@@ -839,6 +880,30 @@ def parse_args():
     return parser.parse_args()
 
 
+def measure_rounds(args, env: dict, run: dict, run_dir: Path, scenarios, results: dict):
+    """Rounds: every ceiling, then every scenario's API and floor side by side, then the
+    next round (A B A B): what the machine does meanwhile touches all of them alike."""
+    for round_ in range(1, args.runs + 1):
+        log(f"Round {round_} of {args.runs}")
+        if not args.no_ceilings:
+            for app, ceiling in WSGI_CEILINGS.values():
+                with Server(args, env, run_dir, app=app) as server:
+                    results["load"].append(
+                        run_wrk(args, server, ceiling, "ceiling", run, run_dir, round_)
+                    )
+            for name in PGBENCH_CEILINGS:
+                results["load"].append(run_pgbench(args, name, round_))
+        for scenario in scenarios:
+            sides = ("api",) if args.no_floor or not scenario.has_floor else ("api", "floor")
+            for side in sides:
+                # A fresh server for every run: each peak RSS belongs to one endpoint.
+                with Server(args, env, run_dir) as server:
+                    results["load"].append(
+                        run_wrk(args, server, scenario, side, run, run_dir, round_)
+                    )
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+
+
 def main() -> None:
     args = parse_args()
     if shutil.which("wrk") is None:
@@ -925,56 +990,39 @@ def main() -> None:
         f"Load: gunicorn {args.workers} x {args.worker_class} ({args.threads} threads), "
         f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s"
     )
-    # Rounds: every ceiling, then every scenario's API and floor side by side, then the
-    # next round (A B A B): what the machine does meanwhile touches all of them alike.
-    for round_ in range(1, args.runs + 1):
-        log(f"Round {round_} of {args.runs}")
-        if not args.no_ceilings:
-            for app, ceiling in WSGI_CEILINGS.values():
-                with Server(args, env, run_dir, app=app) as server:
-                    results["load"].append(
-                        run_wrk(args, server, ceiling, "ceiling", run, run_dir, round_)
-                    )
-            for name in PGBENCH_CEILINGS:
-                results["load"].append(run_pgbench(args, name, round_))
-        for scenario in scenarios:
-            sides = ("api",) if args.no_floor or not scenario.has_floor else ("api", "floor")
-            for side in sides:
-                # A fresh server for every run: each peak RSS belongs to one endpoint.
-                with Server(args, env, run_dir) as server:
-                    results["load"].append(
-                        run_wrk(args, server, scenario, side, run, run_dir, round_)
-                    )
-        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    with Broker(env, run_dir) as broker:
+        log(f"Broker: mqtt://{HOST}:{broker.port} (manage.py broker)")
+        env = broker.env
+        measure_rounds(args, env, run, run_dir, scenarios, results)
 
-    if not args.skip_console:
-        log("Console pages (in-process, 50 requests each) ...")
-        console_json = run_dir / "console.json"
-        subprocess.run(
-            [
-                PYTHON,
-                str(BENCH / "console.py"),
-                "--hot-room",
-                hot_room,
-                "--requests",
-                str(args.console_requests),
-                "--json",
-                str(console_json),
-            ],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=1800,
-        )
-        results["console"] = json.loads(console_json.read_text())
+        if not args.skip_console:
+            log("Console pages (in-process, 50 requests each) ...")
+            console_json = run_dir / "console.json"
+            subprocess.run(
+                [
+                    PYTHON,
+                    str(BENCH / "console.py"),
+                    "--hot-room",
+                    hot_room,
+                    "--requests",
+                    str(args.console_requests),
+                    "--json",
+                    str(console_json),
+                ],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                timeout=1800,
+            )
+            results["console"] = json.loads(console_json.read_text())
 
-    if args.profile:
-        results["profile"] = {}
-        for name in dict.fromkeys(args.profile):
-            if name == "auto":
-                name = lowest_ratio(results["load"])
-            if name and name not in results["profile"]:
-                results["profile"][name] = profile(args, name, env, run, run_dir)
+        if args.profile:
+            results["profile"] = {}
+            for name in dict.fromkeys(args.profile):
+                if name == "auto":
+                    name = lowest_ratio(results["load"])
+                if name and name not in results["profile"]:
+                    results["profile"][name] = profile(args, name, env, run, run_dir)
 
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     text = tables(results)

@@ -3,6 +3,7 @@ renders with the queries already made: no lazy loads in loops."""
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import Sequence
@@ -406,6 +407,28 @@ def poll_list(
 
 def poll_get(*, room: Chatroom, poll_id) -> Poll | None:
     return poll_queryset().filter(room=room, pk=poll_id).first()
+
+
+_active_polls = caching.PerVersion(rooms=1024)
+
+
+def poll_for_vote(*, room: Chatroom, poll_id) -> Poll | None:
+    """The poll a vote names, with its options, its ``room`` the given one. An active
+    poll is kept per state version of the room and process: starting, closing and
+    archiving a poll bump the version, and an active poll's options cannot change
+    (only a queued poll can be edited). Any other poll is read each time; the vote
+    itself re-reads the status under a share lock (``services.poll_vote``)."""
+    key = (room.pk, poll_id)
+    poll = _active_polls.get(key, room.state_version)
+    if poll is None:
+        poll = poll_get(room=room, poll_id=poll_id)
+        if poll is None:
+            return None
+        if poll.status == PollStatus.ACTIVE:
+            _active_polls.set(key, room.state_version, poll)
+    poll = copy.copy(poll)  # each request its own instance; the options are shared, read-only
+    poll.room = room
+    return poll
 
 
 # --- Console ------------------------------------------------------------------------

@@ -109,6 +109,34 @@ def test_a_block_is_seen_by_the_next_vote(admin_token_client, room):
     assert refused.json()["code"] == 7
 
 
+def test_a_closed_poll_refuses_the_next_vote_though_it_was_kept(room, system_actor):
+    poll = factories.PollFactory(room=room, status=PollStatus.ACTIVE, options=["a", "b"])
+    option = str(poll.options.first().pk)
+
+    def vote(subject):
+        body = {
+            "vote": {
+                "poll": {
+                    "id": str(poll.pk),
+                    "type": poll.type,
+                    "multi_choice": {"options": [{"id": option}]},
+                }
+            }
+        }
+        client = token_client(room, Role.VIEWER, subject=subject)
+        return client.post(f"{B}/chatrooms/polls/{poll.pk}:vote", body, format="json")
+
+    assert vote("early").status_code == 200  # the active poll is kept
+    services.poll_change(actor=system_actor, poll=poll, action=services.PollAction.CLOSE)
+
+    late = vote("late")
+
+    assert late.status_code == 400
+    assert late.json()["code"] == 9  # FAILED_PRECONDITION: not active
+    poll.refresh_from_db()
+    assert poll.votes_count == 1
+
+
 def test_a_disabled_counter_refuses_the_next_increment(api_key_client, viewer_token_client, room):
     assert tap(viewer_token_client, "heart").status_code == 200  # warms the enabled keys
 
