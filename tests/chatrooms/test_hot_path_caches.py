@@ -40,6 +40,19 @@ def tap(client, key="like"):
     )
 
 
+def vote(client, poll, option: str):
+    body = {
+        "vote": {
+            "poll": {
+                "id": str(poll.pk),
+                "type": poll.type,
+                "multi_choice": {"options": [{"id": option}]},
+            }
+        }
+    }
+    return client.post(f"{B}/chatrooms/polls/{poll.pk}:vote", body, format="json")
+
+
 def stored(text):
     message = ChatMessage.objects.get(text=text)
     return message.user_blocked, message.sender_hidden
@@ -86,24 +99,12 @@ def test_a_block_is_seen_by_the_next_vote(admin_token_client, room):
     voter = token_client(room, Role.VIEWER, subject="voter")
     other = token_client(room, Role.VIEWER, subject="other")
 
-    def vote(client):
-        body = {
-            "vote": {
-                "poll": {
-                    "id": str(poll.pk),
-                    "type": poll.type,
-                    "multi_choice": {"options": [{"id": option}]},
-                }
-            }
-        }
-        return client.post(f"{B}/chatrooms/polls/{poll.pk}:vote", body, format="json")
-
-    assert vote(other).status_code == 200  # warms the block index
+    assert vote(other, poll, option).status_code == 200  # warms the block index
     admin_token_client.post(
         f"{B}/chatrooms/users:block", {"blocked_user": {"id": "voter"}}, format="json"
     )
 
-    refused = vote(voter)
+    refused = vote(voter, poll, option)
 
     assert refused.status_code == 403
     assert refused.json()["code"] == 7
@@ -113,23 +114,11 @@ def test_a_closed_poll_refuses_the_next_vote_though_it_was_kept(room, system_act
     poll = factories.PollFactory(room=room, status=PollStatus.ACTIVE, options=["a", "b"])
     option = str(poll.options.first().pk)
 
-    def vote(subject):
-        body = {
-            "vote": {
-                "poll": {
-                    "id": str(poll.pk),
-                    "type": poll.type,
-                    "multi_choice": {"options": [{"id": option}]},
-                }
-            }
-        }
-        client = token_client(room, Role.VIEWER, subject=subject)
-        return client.post(f"{B}/chatrooms/polls/{poll.pk}:vote", body, format="json")
-
-    assert vote("early").status_code == 200  # the active poll is kept
+    early = vote(token_client(room, Role.VIEWER, subject="early"), poll, option)
+    assert early.status_code == 200  # the active poll is kept
     services.poll_change(actor=system_actor, poll=poll, action=services.PollAction.CLOSE)
 
-    late = vote("late")
+    late = vote(token_client(room, Role.VIEWER, subject="late"), poll, option)
 
     assert late.status_code == 400
     assert late.json()["code"] == 9  # FAILED_PRECONDITION: not active
