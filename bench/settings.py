@@ -29,3 +29,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "ERROR"},
     "loggers": {"django": {"level": "ERROR"}},
 }
+
+# The floor stands for the API's endpoints written by hand, which live under /bv/: like
+# them, its routes carry no Content-Security-Policy (nor build one).
+CONTENT_SECURITY_POLICY = {
+    **CONTENT_SECURITY_POLICY,  # noqa: F405
+    "EXCLUDE_URL_PREFIXES": [*CONTENT_SECURITY_POLICY["EXCLUDE_URL_PREFIXES"], "/floor/"],  # noqa: F405
+}

@@ -136,7 +136,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, which skips building the policy for the prefixes it leaves out (/bv/).
+    "chatrooms.middleware.CSPMiddleware",
     # Console pages may connect to the realtime link's broker (computed per request).
     "moderation.middleware.RealtimeConnectSrcMiddleware",
     # Last, as django-axes asks: it answers locked-out sign-ins.

@@ -78,6 +78,33 @@ def test_the_json_api_has_no_csp_but_nosniff(api_key_client):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.django_db
+def test_the_json_api_builds_no_policy_and_pages_still_do(api_key_client, client, monkeypatch):
+    import csp.middleware
+
+    built = []
+    build_policy = csp.middleware.build_policy
+    monkeypatch.setattr(
+        csp.middleware, "build_policy", lambda **kw: built.append(1) or build_policy(**kw)
+    )
+
+    api_key_client.post("/bv/chatroom/v1/chatrooms", {}, format="json")
+    assert built == []  # chatrooms.middleware.CSPMiddleware: /bv/ is excluded, asked first
+
+    response = client.get(reverse("moderation:login"))
+    assert built and "script-src 'self'" in response["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
+def test_a_report_only_policy_still_reaches_the_api_unless_it_excludes_it(api_key_client, settings):
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"default-src": ["'self'"]}}
+
+    response = api_key_client.post("/bv/chatroom/v1/chatrooms", {}, format="json")
+
+    assert "Content-Security-Policy" not in response
+    assert response["Content-Security-Policy-Report-Only"] == "default-src 'self'"
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(
