@@ -116,6 +116,14 @@ def _state_changed(room: Chatroom) -> None:
     transaction.on_commit(lambda: caching.forget_room(room_id))
 
 
+def _states_changed(room_ids: Sequence) -> None:
+    """``_state_changed`` for many rooms, in one UPDATE (callers lock the rows first,
+    in id order, when they may race another writer of several rooms)."""
+    if room_ids:
+        Chatroom.objects.filter(pk__in=room_ids).update(state_version=F("state_version") + 1)
+        transaction.on_commit(lambda: caching.forget_rooms(room_ids))
+
+
 def _lock_room(room: Chatroom) -> Chatroom:
     """Re-read the room under a row lock, so checks and writes see one state."""
     return Chatroom.objects.select_for_update().get(pk=room.pk)

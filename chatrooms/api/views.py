@@ -148,8 +148,10 @@ def room_or_404(room_id: str) -> Chatroom:
     return room
 
 
-def poll_or_404(room: Chatroom, poll_id: str):
-    poll = selectors.poll_get(room=room, poll_id=parse_uuid(poll_id, "id"))
+def poll_or_404(room: Chatroom, poll_id: str, *, read=selectors.poll_get):
+    """The room's poll of the path, read by ``read`` (``selectors.poll_for_vote`` for
+    a vote, which keeps an active poll per state version)."""
+    poll = read(room=room, poll_id=parse_uuid(poll_id, "id"))
     if poll is None:
         raise NotFound("No such poll in this chatroom.", reason="POLL_NOT_FOUND")
     poll.room = room  # the token's room, already loaded
@@ -229,7 +231,24 @@ class ChatroomsView(ApiView):
     def get(self, request):
         if isinstance(request.auth, ApiKeyPrincipal):
             return self.list_rooms()
-        return state_response(request, self.room, is_admin=request.auth.claims.is_admin)
+        room = self.room
+        is_admin = request.auth.claims.is_admin
+        unchanged = unchanged_state_tag(request, room, "admin" if is_admin else "viewer")
+        if unchanged is not None:
+            response = HttpResponseNotModified()
+            response["ETag"] = unchanged
+        else:
+            rendered = cached_state(room, reveal_answers=is_admin)
+            if "gzip" in request.headers.get("Accept-Encoding", ""):
+                response = HttpResponse(rendered.gzipped, content_type="application/json")
+                response["Content-Encoding"] = "gzip"
+            else:
+                response = HttpResponse(rendered.body, content_type="application/json")
+            response["ETag"] = rendered.etag
+        # Revalidate every time (a 304 costs only the token check); never shared.
+        response["Cache-Control"] = "private, no-cache"
+        response["Vary"] = "Accept-Encoding, Authorization"
+        return response
 
     def list_rooms(self):
         query = self.validated_query(s.RoomPageQuery)
@@ -381,27 +400,6 @@ def state_etag(room: Chatroom, role: str, until: float | None) -> str:
     in it ends (the state changes then without a write). Weak: the plain and gzipped
     bodies carry the same one."""
     return f'W/"{room.pk.hex}.{room.state_version}.{role}.{math.floor(until or 0)}"'
-
-
-def state_response(request, room: Chatroom, *, is_admin: bool) -> HttpResponse:
-    """``GET /chatrooms`` with a chatroom token: the room's state, or 304 when the
-    client's ``If-None-Match`` names the current version."""
-    unchanged = unchanged_state_tag(request, room, "admin" if is_admin else "viewer")
-    if unchanged is not None:
-        response = HttpResponseNotModified()
-        response["ETag"] = unchanged
-    else:
-        rendered = cached_state(room, reveal_answers=is_admin)
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            response = HttpResponse(rendered.gzipped, content_type="application/json")
-            response["Content-Encoding"] = "gzip"
-        else:
-            response = HttpResponse(rendered.body, content_type="application/json")
-        response["ETag"] = rendered.etag
-    # Revalidate every time (a 304 costs only the token check); never shared.
-    response["Cache-Control"] = "private, no-cache"
-    response["Vary"] = "Accept-Encoding, Authorization"
-    return response
 
 
 def unchanged_state_tag(request, room: Chatroom, role: str) -> str | None:
@@ -1233,9 +1231,7 @@ class VoteView(ApiView):
         extensions=EXTENSION,
     )
     def post(self, request, poll_id):
-        poll = selectors.poll_for_vote(room=self.room, poll_id=parse_uuid(poll_id, "id"))
-        if poll is None:
-            raise NotFound("No such poll in this chatroom.", reason="POLL_NOT_FOUND")
+        poll = poll_or_404(self.room, poll_id, read=selectors.poll_for_vote)
         vote = self.validated(s.VoteInput)["vote"]["poll"]
         if vote["id"] != poll.id:
             raise InvalidArgument(

@@ -133,11 +133,14 @@ def _changed(dictionary: Dictionary, now=None) -> None:
     _rooms_changed(dictionary)
 
 
-def _rooms_changed(dictionary: Dictionary) -> None:
+def _rooms_changed(dictionary: Dictionary) -> list:
     """Give every room that enables the dictionary a new ``state_version``: a send reads
     the room's enabled dictionaries and their versions once per state version and
     process (``room_matcher``), so a change to one must be a change to its rooms. One
-    UPDATE however many rooms; dictionary edits are staff actions, not hot."""
+    UPDATE however many rooms; dictionary edits are staff actions, not hot. Returns the
+    rooms' ids, in id order."""
+    from chatrooms.services import _states_changed  # the room domain's
+
     rooms = list(
         Chatroom.objects.filter(
             pk__in=ChatroomDictionary.objects.filter(dictionary=dictionary).values("room_id")
@@ -146,9 +149,8 @@ def _rooms_changed(dictionary: Dictionary) -> None:
         .select_for_update()
         .values_list("pk", flat=True)
     )
-    if rooms:
-        Chatroom.objects.filter(pk__in=rooms).update(state_version=F("state_version") + 1)
-        transaction.on_commit(lambda: caching.forget_rooms(rooms))
+    _states_changed(rooms)
+    return rooms
 
 
 def _instants(start):
@@ -252,9 +254,8 @@ def dictionary_delete(*, actor: Actor, dictionary: Dictionary) -> None:
     dictionary = _lock_dictionary(dictionary)
     _require_custom(dictionary)
     before = {**_snapshot(dictionary), "pattern_count": dictionary.patterns.count()}
-    rooms = list(dictionary.rooms.values_list("room_id", flat=True))
     dictionary_id = str(dictionary.pk)
-    _rooms_changed(dictionary)
+    rooms = _rooms_changed(dictionary)
     dictionary.delete()
     _audit(
         actor,
