@@ -59,11 +59,6 @@ REVIEW_PAGE_SIZE = 50
 ROOMS_SHOWN = 50  # rooms listed on a dictionary's page
 
 
-def _room(request, room_id) -> Chatroom:
-    """The room of the URL, through the console's one room lookup."""
-    return room_or_404(request, room_id)
-
-
 def _dictionary_or_404(dictionary_id) -> Dictionary:
     dictionary = selectors.dictionary_get(dictionary_id)
     if dictionary is None:
@@ -394,7 +389,7 @@ def room_panel_context(room: Chatroom) -> dict:
 def room_filter_test(request, room_id):
     """The room's test box: against the dictionaries the room has enabled, as a send
     would be filtered. A page of its own without JavaScript; the panel's result with it."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     form = FilterTestForm(request.GET if "text" in request.GET else None)
     outcome = filter_outcome(form, lambda text: wordfilter.filter_test(text=text, room=room))
     enabled = [d for d, on in selectors.room_dictionaries(room) if on]
@@ -409,7 +404,7 @@ def room_filter_test(request, room_id):
 @require_GET
 def room_held_count(request, room_id):
     """The room page's held count (a live region)."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     return render(
         request,
         "moderation/wordfilter/partials/held_count.html",
@@ -420,7 +415,7 @@ def room_held_count(request, room_id):
 @room_admin_required
 @require_POST
 def room_dictionary_set(request, room_id):
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
 
     def toggle(data):
         [dictionary] = wordfilter.room_dictionaries_set(
@@ -462,7 +457,7 @@ def _queue_context(request, room: Chatroom) -> dict:
 def review_queue(request, room_id):
     """The room's held messages, newest first, each with Approve, Confirm and Block
     sender. Its list refreshes by itself (and at once over the realtime link)."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     context = {**_queue_context(request, room), "here": request.get_full_path()}
     return render(request, "moderation/wordfilter/review.html", context)
 
@@ -471,7 +466,7 @@ def review_queue(request, room_id):
 @require_GET
 def review_queue_list(request, room_id):
     """The queue's list alone, for the page's live region."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     context = {
         **_queue_context(request, room),
         "here": htmx_current_page(request, review_url(room)),
@@ -486,7 +481,7 @@ def _sender(message: ChatMessage) -> str:
 @moderator_required
 @require_POST
 def review_approve(request, room_id):
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
 
     def approve(data):
         message = wordfilter.filtered_message_approve(
@@ -505,7 +500,7 @@ def review_approve(request, room_id):
 @moderator_required
 @require_POST
 def review_confirm(request, room_id):
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
 
     def confirm(data):
         message = wordfilter.filtered_message_confirm(
@@ -520,7 +515,7 @@ def review_confirm(request, room_id):
 @require_POST
 def review_block(request, room_id):
     """Block the sender of a held message (it stays hidden): a confirmation first."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     back = review_url(room)
     form = ReviewForm(request.POST)
     if not form.is_valid():
