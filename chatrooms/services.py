@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.db.models.functions import Least
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from chatrooms import auth, caching, metrics, ratelimit, selectors
@@ -1245,7 +1246,6 @@ def _refusal(room: Chatroom, item: IncomingMessage) -> Exception | None:
     return None
 
 
-@transaction.atomic
 def messages_send(
     *, room: Chatroom, incoming: Sequence[IncomingMessage], retrying: bool = False
 ) -> SendResult:
@@ -1270,6 +1270,12 @@ def messages_send(
     filter holds (``filter_status``, chatrooms.wordfilter). The sender is the actor
     (from the token). After commit the stored messages are broadcast: to viewers those
     they may see, to admins all.
+
+    All or nothing: what it writes commits together. A batch whose only write is its
+    rows, from senders no block matches and outside slow mode (the usual send), runs
+    without a transaction of its own on PostgreSQL: its rows go in as one statement
+    (``_insert_together``), atomic by itself, which saves the ``BEGIN`` and ``COMMIT``
+    round trips. Anything else runs in one transaction.
     """
     result = SendResult()
     if room.status != ChatStatus.ACTIVE:
@@ -1281,12 +1287,29 @@ def messages_send(
         transaction.on_commit(lambda: _count_sent(result))
         return result
     blocked = _blocked_senders(room, incoming)
-    if blocked:
-        # Their messages are stored hidden. Share-lock the room row, which an unblock
-        # or a release locks before it unflags, and look again: either that change
-        # is seen here, or it waits for this commit and then unflags these rows too.
-        _share_room(room)
-        blocked = _blocked_senders(room, incoming, fresh=True)
+    if not blocked and not room.slow_mode_seconds and connection.vendor == "postgresql":
+        return _store_sent(room, incoming, retrying=retrying, blocked=blocked, result=result)
+    with transaction.atomic():
+        if blocked:
+            # Their messages are stored hidden. Share-lock the room row, which an unblock
+            # or a release locks before it unflags, and look again: either that change
+            # is seen here, or it waits for this commit and then unflags these rows too.
+            _share_room(room)
+            blocked = _blocked_senders(room, incoming, fresh=True)
+        return _store_sent(room, incoming, retrying=retrying, blocked=blocked, result=result)
+
+
+def _store_sent(
+    room: Chatroom,
+    incoming: Sequence[IncomingMessage],
+    *,
+    retrying: bool,
+    blocked: set[tuple[str, str]],
+    result: SendResult,
+) -> SendResult:
+    """``messages_send`` once it knows who is blocked: check each message, then store
+    those that pass in one write (``_insert_together``); the caller holds a transaction
+    when anything else here may write (slow mode's slots)."""
     enabled_keys: set[str] = set()
     if any(item.increment for item in incoming):
         enabled_keys = set(selectors.enabled_counter_keys(room))
@@ -1353,12 +1376,50 @@ def messages_send(
             )
     # The word filter holds what an enabled pattern matches (chatrooms.wordfilter).
     wordfilter.filter_messages(room, result.stored)
-    ChatMessage.objects.bulk_create(result.stored)
-    CounterIncrement.objects.bulk_create(increments)
+    _insert_together(result.stored, increments)
     if result.stored:
         transaction.on_commit(lambda: _broadcast_messages(room, result.stored))
     transaction.on_commit(lambda: _count_sent(result, increments=len(increments)))
     return result
+
+
+def _insert_together(*groups: Sequence[models.Model]) -> None:
+    """Insert each group of new rows (one model per group), all in one statement on
+    PostgreSQL: each INSERT but the last a data-modifying ``WITH`` of the last, so
+    together they commit or fail, with or without a transaction around them. The SQL is
+    the ORM's own (``InsertQuery``, as ``bulk_create`` builds it), so every column and
+    conversion is the model's. Elsewhere (SQLite has no such ``WITH``) ``bulk_create``
+    each group, atomic only within the caller's transaction."""
+    groups = [list(objs) for objs in groups if objs]
+    if connection.vendor != "postgresql":
+        for objs in groups:
+            type(objs[0]).objects.bulk_create(objs)
+        return
+    if not groups:
+        return
+    statements = []
+    for objs in groups:
+        opts = type(objs[0])._meta
+        for obj in objs:
+            obj._prepare_related_fields_for_save(operation_name="bulk_create")
+            if opts.auto_field is not None and obj.pk is not None:
+                raise ValueError("An auto-numbered row is inserted without its id.")
+        fields = [f for f in opts.concrete_fields if not f.generated and f is not opts.auto_field]
+        query = InsertQuery(type(objs[0]))
+        query.insert_values(fields, objs)
+        ((sql, params),) = query.get_compiler(connection=connection).as_sql()
+        statements.append((sql, params))
+    *ctes, (sql, params) = statements
+    if ctes:
+        prefix = ", ".join(f"w{i} AS ({cte_sql})" for i, (cte_sql, _) in enumerate(ctes))
+        sql = f"WITH {prefix} {sql}"
+        params = [value for _, cte_params in ctes for value in cte_params] + list(params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    for objs in groups:
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = connection.alias
 
 
 def _count_sent(result: SendResult, *, increments: int = 0) -> None:
@@ -2048,24 +2109,13 @@ def voter_key(actor: Actor) -> str:
     return f"device:{actor.device_id}" if actor.is_guest else f"user:{actor.id}"
 
 
-def _poll_status_shared(poll: Poll) -> str:
-    """The poll's status, read under a shared row lock on PostgreSQL: voters do not
-    block each other, but a close waits for votes in flight, so no vote lands
-    after the final count."""
-    if connection.vendor != "postgresql":
-        return Poll.objects.filter(pk=poll.pk).values_list("status", flat=True).first()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT status FROM chatrooms_poll WHERE id = %s FOR SHARE", [poll.pk])
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
-@transaction.atomic
 def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
     """Cast a voter's one ballot in an active poll.
 
     Only inserts (a ballot and a row per chosen option): the displayed counts
-    come from those rows at the next roll-up, and exactly at close.
+    come from those rows at the next roll-up, and exactly at close. The poll's status
+    is read under a shared row lock: voters do not block each other, but a close waits
+    for votes in flight, so no vote lands after the final count.
     """
     room = poll.room
     _require_active(room)
@@ -2093,23 +2143,31 @@ def poll_vote(*, actor: Actor, poll: Poll, option_ids: Sequence) -> PollBallot:
     ]
     if missing:
         raise InvalidArgument(missing[0][1], field_violations=missing)
-    if _poll_status_shared(poll) != PollStatus.ACTIVE:
-        raise FailedPrecondition("The poll is not active.", reason="POLL_NOT_ACTIVE")
     ballot = _cast_ballot(poll, actor, chosen)
-    if ballot is None:
-        raise AlreadyExists("You have already voted in this poll.", reason="ALREADY_VOTED")
     transaction.on_commit(metrics.votes.inc)
     # Who voted for what is for admins; everyone sees the counts at the next roll-up.
     publisher.announce(room.pk, events.vote(actor, poll, chosen), admins_only=True)
     return ballot
 
 
-def _cast_ballot(poll: Poll, actor: Actor, chosen: Sequence) -> PollBallot | None:
-    """Insert the voter's ballot and its vote rows; None if they have voted already.
+def _not_active() -> FailedPrecondition:
+    return FailedPrecondition("The poll is not active.", reason="POLL_NOT_ACTIVE")
 
-    On PostgreSQL one statement does both (``ON CONFLICT DO NOTHING``, the vote rows
-    inserted from what it returned): no savepoint around the ballot, three round trips
-    fewer per vote. Elsewhere the ballot goes in under a savepoint, then the votes."""
+
+def _voted_already() -> AlreadyExists:
+    return AlreadyExists("You have already voted in this poll.", reason="ALREADY_VOTED")
+
+
+def _cast_ballot(poll: Poll, actor: Actor, chosen: Sequence) -> PollBallot:
+    """Check that the poll is active, under a shared lock of its row, then insert the
+    voter's ballot and its vote rows (POLL_NOT_ACTIVE, or ALREADY_VOTED if the voter
+    has a ballot).
+
+    On PostgreSQL one statement does all three (the locked read and ``ON CONFLICT DO
+    NOTHING`` ballot as ``WITH`` queries, the vote rows inserted from what it returned),
+    atomic by itself: no transaction or savepoint of its own, one round trip per vote.
+    Elsewhere the status is read, then the ballot goes in under a savepoint, then the
+    votes, in one transaction."""
     ballot = PollBallot(
         poll=poll,
         voter_key=voter_key(actor),
@@ -2118,15 +2176,52 @@ def _cast_ballot(poll: Poll, actor: Actor, chosen: Sequence) -> PollBallot | Non
         voter_custom_name=actor.name,
     )
     if connection.vendor != "postgresql":
-        try:
-            with transaction.atomic():
-                ballot.save(force_insert=True)
-        except IntegrityError:
-            return None
-        PollVote.objects.bulk_create(
-            PollVote(ballot=ballot, poll=poll, option_id=option_id) for option_id in chosen
-        )
+        with transaction.atomic():
+            status = Poll.objects.filter(pk=poll.pk).values_list("status", flat=True).first()
+            if status != PollStatus.ACTIVE:
+                raise _not_active()
+            try:
+                with transaction.atomic():
+                    ballot.save(force_insert=True)
+            except IntegrityError:
+                raise _voted_already() from None
+            PollVote.objects.bulk_create(
+                PollVote(ballot=ballot, poll=poll, option_id=option_id) for option_id in chosen
+            )
         return ballot
+    polls, ballots, votes = Poll._meta.db_table, PollBallot._meta.db_table, PollVote._meta.db_table
+    # Only table names (from the models) are interpolated; every value is a parameter.
+    sql = (
+        f"WITH live AS (SELECT id FROM {polls} WHERE id = %s AND status = %s FOR SHARE), "  # noqa: S608
+        f"ballot AS (INSERT INTO {ballots} "
+        "(poll_id, voter_key, voter_id, voter_device_id, voter_custom_name, cast_at, counted) "
+        "SELECT live.id, %s, %s, %s, %s, %s, false FROM live "
+        "ON CONFLICT (poll_id, voter_key) DO NOTHING RETURNING id), "
+        f"chosen AS (INSERT INTO {votes} (ballot_id, poll_id, option_id) "
+        "SELECT ballot.id, %s, option_id FROM ballot, unnest(%s::uuid[]) AS option_id) "
+        "SELECT EXISTS (SELECT FROM live), (SELECT id FROM ballot)"
+    )
+    params = [
+        poll.pk,
+        PollStatus.ACTIVE,
+        ballot.voter_key,
+        ballot.voter_id,
+        ballot.voter_device_id,
+        ballot.voter_custom_name,
+        ballot.cast_at,
+        poll.pk,
+        [uuid.UUID(str(option_id)) for option_id in chosen],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        active, ballot_id = cursor.fetchone()
+    if not active:
+        raise _not_active()
+    if ballot_id is None:
+        raise _voted_already()
+    ballot.pk = ballot_id
+    ballot._state.adding = False
+    return ballot
     ballots, votes = PollBallot._meta.db_table, PollVote._meta.db_table
     # Only table names (from the models) are interpolated; every value is a parameter.
     sql = (

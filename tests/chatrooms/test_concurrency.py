@@ -1,6 +1,8 @@
 """Concurrent requests lose nothing. PostgreSQL only: SQLite serialises writers."""
 
 import threading
+import time
+import uuid
 
 import pytest
 from django.db import connection, connections
@@ -9,7 +11,17 @@ from rest_framework.test import APIClient
 
 from chatrooms import auth, services
 from chatrooms.auth import Actor
-from chatrooms.models import AuditAction, AuditLogEntry, ChatMessage, Chatroom, PollStatus, Role
+from chatrooms.models import (
+    AuditAction,
+    AuditLogEntry,
+    ChatMessage,
+    Chatroom,
+    CounterIncrement,
+    CustomCounter,
+    PollBallot,
+    PollStatus,
+    Role,
+)
 from tests import factories
 from tests.conftest import roll_up
 
@@ -155,6 +167,87 @@ def test_concurrent_increments_are_exact_and_versions_order_them(hot_room):
         assert by_version.setdefault(version, value) == value
     versions = sorted(by_version)
     assert [by_version[v] for v in versions] == sorted(by_version[v] for v in versions)
+
+
+def vote_body(poll: dict, option_id: str) -> dict:
+    return {
+        "vote": {
+            "poll": {
+                "id": poll["id"],
+                "type": poll["type"],
+                "multi_choice": {"options": [{"id": option_id}]},
+            }
+        }
+    }
+
+
+def test_votes_racing_the_close_are_each_in_the_final_count_or_refused(hot_room):
+    # A vote is one statement that reads the poll's status under a share lock and
+    # inserts the ballot (services._cast_ballot): the close waits for the votes in
+    # flight, and the votes that come after it find the poll closed.
+    admin = client_for(hot_room, Role.ADMIN)
+    poll = admin.post(
+        f"{B}/chatrooms/polls",
+        {
+            "poll": {
+                "type": "POLL_TYPE_SINGLE_CHOICE",
+                "multi_choice": {"question": "?", "options": [{"text": "a"}, {"text": "b"}]},
+            }
+        },
+        format="json",
+    ).json()["poll"]
+    path = f"{B}/chatrooms/polls/{poll['id']}"
+    admin.post(f"{path}:change", {"action": "ACTION_START"}, format="json")
+    option = poll["multi_choice"]["options"][0]["id"]
+    voters = [client_for(hot_room, subject=f"voter-{i}") for i in range(40)]
+
+    def close():
+        time.sleep(0.05)
+        return admin.post(f"{path}:change", {"action": "ACTION_CLOSE"}, format="json").status_code
+
+    def vote(client, delay):
+        time.sleep(delay)  # spread over the close, so that some come before it, some after
+        return client.post(f"{path}:vote", vote_body(poll, option), format="json")
+
+    jobs = [lambda c=c, i=i: vote(c, i * 0.004) for i, c in enumerate(voters)]
+    jobs.insert(20, close)
+    responses = run_together(jobs)
+
+    assert responses.pop(20) == 200
+    accepted = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert {r.json()["details"][0]["reason"] for r in refused} <= {"POLL_NOT_ACTIVE"}
+    closed = admin.get(path).json()["poll"]
+    assert closed["status"] == PollStatus.CLOSED
+    assert closed["votes_count"] == len(accepted)
+    assert PollBallot.objects.filter(poll_id=poll["id"]).count() == len(accepted)
+
+
+def test_a_tap_that_loses_its_message_id_to_another_stores_no_increment(hot_room):
+    # Both sends pass the check for the id, then race to insert it: the loser's message
+    # and its counter increment commit or fail together (one statement on PostgreSQL,
+    # services._insert_together), so no increment outlives a refused tap.
+    senders = [client_for(hot_room, subject=f"fan-{i}") for i in range(16)]
+    ids = [str(uuid.uuid4()) for _ in range(8)]
+
+    def tap(client, message_id):
+        return client.post(
+            f"{B}/chatrooms/messages",
+            {
+                "id": message_id,
+                "type": "INTERACTION_TYPE_CUSTOM",
+                "custom_message": {"incr": {"key": "like", "value": 1}},
+            },
+            format="json",
+        ).status_code
+
+    statuses = run_together([lambda c=c, i=i: tap(c, ids[i % 8]) for i, c in enumerate(senders)])
+
+    assert statuses.count(200) == 8 and statuses.count(409) == 8
+    assert ChatMessage.objects.filter(room=hot_room).count() == 8
+    assert CounterIncrement.objects.filter(room=hot_room).count() == 8
+    roll_up(hot_room)
+    assert CustomCounter.objects.get(room=hot_room, key="like").value == 8
 
 
 def test_concurrent_viewer_info_toggles_bump_the_version_once_per_change(hot_room):
