@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.db.models.functions import Least
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
-from chatrooms import auth, caching, metrics, ratelimit, selectors
+from chatrooms import auth, caching, inserts, metrics, ratelimit, selectors
 from chatrooms.auth import Actor
 from chatrooms.errors import (
     AlreadyExists,
@@ -876,19 +875,17 @@ def user_block(
             return existing, False
         # An expired block: close it so the new one can be the active row.
         current.update(unblocked_at=existing.expires_at)
-    try:
-        with transaction.atomic():
-            block = BlockedUser.objects.create(
-                room=room,
-                user_id=user_id,
-                device_id=device_id,
-                custom_name=custom_name,
-                reason=reason,
-                expires_at=expires_at,
-                blocked_at=now,
-                **_action_taker_fields(actor),
-            )
-    except IntegrityError:
+    block = BlockedUser(
+        room=room,
+        user_id=user_id,
+        device_id=device_id,
+        custom_name=custom_name,
+        reason=reason,
+        expires_at=expires_at,
+        blocked_at=now,
+        **_action_taker_fields(actor),
+    )
+    if not inserts.insert_unless_conflict(block):
         # Someone blocked the same user at the same moment: theirs stands.
         return BlockedUser.objects.get(room=room, user_id=user_id, unblocked_at__isnull=True), False
     _state_changed(room)  # also serialises the block changes of this room (see _show_messages)
@@ -1274,8 +1271,8 @@ def messages_send(
     All or nothing: what it writes commits together. A batch whose only write is its
     rows, from senders no block matches and outside slow mode (the usual send), runs
     without a transaction of its own on PostgreSQL: its rows go in as one statement
-    (``_insert_together``), atomic by itself, which saves the ``BEGIN`` and ``COMMIT``
-    round trips. Anything else runs in one transaction.
+    (``inserts.insert_together``), atomic by itself, which saves the ``BEGIN`` and
+    ``COMMIT`` round trips. Anything else runs in one transaction.
     """
     result = SendResult()
     if room.status != ChatStatus.ACTIVE:
@@ -1308,8 +1305,8 @@ def _store_sent(
     result: SendResult,
 ) -> SendResult:
     """``messages_send`` once it knows who is blocked: check each message, then store
-    those that pass in one write (``_insert_together``); the caller holds a transaction
-    when anything else here may write (slow mode's slots)."""
+    those that pass in one write (``inserts.insert_together``). The caller holds a
+    transaction when anything else here may write (slow mode's slots)."""
     enabled_keys: set[str] = set()
     if any(item.increment for item in incoming):
         enabled_keys = set(selectors.enabled_counter_keys(room))
@@ -1376,50 +1373,11 @@ def _store_sent(
             )
     # The word filter holds what an enabled pattern matches (chatrooms.wordfilter).
     wordfilter.filter_messages(room, result.stored)
-    _insert_together(result.stored, increments)
+    inserts.insert_together(result.stored, increments)
     if result.stored:
         transaction.on_commit(lambda: _broadcast_messages(room, result.stored))
     transaction.on_commit(lambda: _count_sent(result, increments=len(increments)))
     return result
-
-
-def _insert_together(*groups: Sequence[models.Model]) -> None:
-    """Insert each group of new rows (one model per group), all in one statement on
-    PostgreSQL: each INSERT but the last a data-modifying ``WITH`` of the last, so
-    together they commit or fail, with or without a transaction around them. The SQL is
-    the ORM's own (``InsertQuery``, as ``bulk_create`` builds it), so every column and
-    conversion is the model's. Elsewhere (SQLite has no such ``WITH``) ``bulk_create``
-    each group, atomic only within the caller's transaction."""
-    groups = [list(objs) for objs in groups if objs]
-    if connection.vendor != "postgresql":
-        for objs in groups:
-            type(objs[0]).objects.bulk_create(objs)
-        return
-    if not groups:
-        return
-    statements = []
-    for objs in groups:
-        opts = type(objs[0])._meta
-        for obj in objs:
-            obj._prepare_related_fields_for_save(operation_name="bulk_create")
-            if opts.auto_field is not None and obj.pk is not None:
-                raise ValueError("An auto-numbered row is inserted without its id.")
-        fields = [f for f in opts.concrete_fields if not f.generated and f is not opts.auto_field]
-        query = InsertQuery(type(objs[0]))
-        query.insert_values(fields, objs)
-        ((sql, params),) = query.get_compiler(connection=connection).as_sql()
-        statements.append((sql, params))
-    *ctes, (sql, params) = statements
-    if ctes:
-        prefix = ", ".join(f"w{i} AS ({cte_sql})" for i, (cte_sql, _) in enumerate(ctes))
-        sql = f"WITH {prefix} {sql}"
-        params = [value for _, cte_params in ctes for value in cte_params] + list(params)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    for objs in groups:
-        for obj in objs:
-            obj._state.adding = False
-            obj._state.db = connection.alias
 
 
 def _count_sent(result: SendResult, *, increments: int = 0) -> None:

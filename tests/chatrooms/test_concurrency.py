@@ -14,6 +14,7 @@ from chatrooms.auth import Actor
 from chatrooms.models import (
     AuditAction,
     AuditLogEntry,
+    BlockedUser,
     ChatMessage,
     Chatroom,
     CounterIncrement,
@@ -226,7 +227,7 @@ def test_votes_racing_the_close_are_each_in_the_final_count_or_refused(hot_room)
 def test_a_tap_that_loses_its_message_id_to_another_stores_no_increment(hot_room):
     # Both sends pass the check for the id, then race to insert it: the loser's message
     # and its counter increment commit or fail together (one statement on PostgreSQL,
-    # services._insert_together), so no increment outlives a refused tap.
+    # chatrooms.inserts.insert_together), so no increment outlives a refused tap.
     senders = [client_for(hot_room, subject=f"fan-{i}") for i in range(16)]
     ids = [str(uuid.uuid4()) for _ in range(8)]
 
@@ -248,6 +249,25 @@ def test_a_tap_that_loses_its_message_id_to_another_stores_no_increment(hot_room
     assert CounterIncrement.objects.filter(room=hot_room).count() == 8
     roll_up(hot_room)
     assert CustomCounter.objects.get(room=hot_room, key="like").value == 8
+
+
+def test_admins_blocking_one_user_at_once_make_one_block(hot_room):
+    admins = [client_for(hot_room, Role.ADMIN, subject=f"admin-{i}") for i in range(12)]
+
+    statuses = run_together(
+        [
+            lambda c=c: (
+                c.post(
+                    f"{B}/chatrooms/users:block", {"blocked_user": {"id": "troll"}}, format="json"
+                ).status_code
+            )
+            for c in admins
+        ]
+    )
+
+    assert statuses == [200] * 12
+    assert BlockedUser.objects.filter(room=hot_room, user_id="troll").count() == 1
+    assert AuditLogEntry.objects.filter(action=AuditAction.USER_BLOCK).count() == 1
 
 
 def test_concurrent_viewer_info_toggles_bump_the_version_once_per_change(hot_room):

@@ -134,7 +134,7 @@ ROLLUP_QUERIES = 17
 # and its enabled dictionaries from wordfilter.services.room_matcher, each read once per
 # state version and process: warm in these tests (``warm``), see below for a cold one.
 # On PostgreSQL a send from unblocked senders outside slow mode is one statement and no
-# transaction of its own (services._insert_together); on SQLite, and whenever the send
+# transaction of its own (chatrooms.inserts.insert_together); on SQLite, and whenever the send
 # must lock or claim something, it runs in a transaction: a savepoint here, as these
 # tests run inside the test's transaction, then the insert, then the release.
 SEND_QUERIES = 1 if connection.vendor == "postgresql" else 3
@@ -366,6 +366,25 @@ def test_a_message_sent_with_an_api_key_costs_what_a_tokens_does(
         # 1 the API key; 2 the room; then what any send costs (SEND_QUERIES)
         response = api_key_client.post(
             f"{B}/chatrooms/{room.id}/messages", {"message": "hi", "userId": "u1"}, format="json"
+        )
+
+    assert response.status_code == 200
+
+
+def test_a_block_query_count(admin_token_client, room, django_assert_num_queries):
+    admin_token_client.post(
+        f"{B}/chatrooms/users:block", {"blocked_user": {"id": "warm"}}, format="json"
+    )
+
+    # 1 the token's room; 2 savepoint (the view's transaction, in the test's); 3 the
+    # user's open block, if any; 4 the block: on PostgreSQL INSERT ... ON CONFLICT DO
+    # NOTHING (a concurrent block of the same user stands, no savepoint needed), on
+    # SQLite 4 savepoint, 5 the INSERT, 6 release; then the room's state version, the
+    # user's messages flagged, the audit row and the release.
+    pg = connection.vendor == "postgresql"
+    with django_assert_num_queries(8 if pg else 10):
+        response = admin_token_client.post(
+            f"{B}/chatrooms/users:block", {"blocked_user": {"id": "u1"}}, format="json"
         )
 
     assert response.status_code == 200
