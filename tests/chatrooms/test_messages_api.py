@@ -161,6 +161,28 @@ def test_invalid_messages(viewer_token_client, body, field):
     assert field in field_violations(assert_status(response, 400, 3))
 
 
+def test_one_requests_body_or_errors_never_reach_the_next(viewer_token_client):
+    # The input serializers are kept and re-run per thread (api.views._input_serializer):
+    # each request is judged on its own body alone, whatever came before.
+    chosen = str(uuid.uuid4())
+    bad_id = {"type": "INTERACTION_TYPE_TEXT", "text_message": {"text": "x"}, "id": "nope"}
+    no_text = {"type": "INTERACTION_TYPE_TEXT"}
+
+    first = viewer_token_client.post(URL, bad_id, format="json")
+    second = viewer_token_client.post(URL, no_text, format="json")
+    with_id = text(viewer_token_client, "mine", id=chosen)
+    without_id = text(viewer_token_client, "fine")
+    third = viewer_token_client.post(URL, no_text, format="json")
+
+    assert set(field_violations(assert_status(first, 400, 3))) == {"id"}
+    assert set(field_violations(assert_status(second, 400, 3))) == {"text_message"}
+    assert with_id.json()["message"]["id"] == chosen
+    assert without_id.status_code == 200
+    assert without_id.json()["message"]["id"] != chosen
+    assert without_id.json()["message"]["text_message"]["text"] == "fine"
+    assert set(field_violations(assert_status(third, 400, 3))) == {"text_message"}
+
+
 def test_muted_room_takes_messages_only_from_admins(
     viewer_token_client, admin_token_client, room, system_actor
 ):
