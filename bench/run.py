@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -287,6 +288,16 @@ class Server:
             "--error-logfile",
             str(self.run_dir / "gunicorn.log"),
         ]
+        if self.args.worker_class == "gthread":
+            # A gthread worker accepts connections until it holds worker_connections
+            # (1,000 by default): one worker could take all of wrk's kept-alive
+            # connections and leave the other idle for the whole run, halving the rate
+            # (a third of the runs did, at random). Cap each near its share. gthread
+            # closes a response's connection once worker_connections - threads are idle,
+            # so the cap leaves room for a whole share idle, and for the readiness
+            # probe's connection.
+            share = math.ceil(self.args.connections / self.args.workers) + self.args.threads + 1
+            command += ["--worker-connections", str(share)]
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
