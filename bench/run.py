@@ -319,13 +319,26 @@ class Server:
         return children(self.process.pid) if self.process else []
 
 
+def cpu_ticks(pid: int) -> int:
+    """A process's user and system CPU time so far, in clock ticks (/proc/PID/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
 class RssSampler:
     """Peak resident memory per worker over one run: the kernel's high-water mark
-    (reset through clear_refs before the run), and our own samples as a fallback."""
+    (reset through clear_refs before the run), and our own samples as a fallback. And
+    the CPU time the workers spent over the run: divided by the requests, what one
+    request costs the server whatever wrk and PostgreSQL took of the same cores."""
 
     def __init__(self, server: Server):
         self.server = server
         self.peak_kb: dict[int, int] = {}
+        self.cpu_start: dict[int, int] = {}
+        self.cpu_end: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -333,6 +346,7 @@ class RssSampler:
         for pid in self.server.workers():
             with contextlib.suppress(OSError):
                 Path(f"/proc/{pid}/clear_refs").write_text("5")
+            self.cpu_start[pid] = cpu_ticks(pid)
         self._thread.start()
         return self
 
@@ -349,6 +363,12 @@ class RssSampler:
         for pid in self.server.workers():
             hwm = status_kb(pid, "VmHWM")
             self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), hwm)
+            self.cpu_end[pid] = cpu_ticks(pid)
+
+    def cpu_seconds(self) -> float:
+        pids = self.cpu_start.keys() & self.cpu_end.keys()  # a restarted worker is left out
+        ticks = sum(self.cpu_end[pid] - self.cpu_start[pid] for pid in pids)
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def peak_mb(self) -> float:
         return round(max(self.peak_kb.values(), default=0) / 1024, 1)
@@ -498,6 +518,9 @@ def run_wrk(
         "errors_detail": {k: raw[k] for k in ("status", "connect", "read", "write", "timeout")},
         "peak_rss_mb": rss.peak_mb(),
         "rss_per_worker_mb": [round(kb / 1024, 1) for kb in rss.peak_kb.values()],
+        "worker_cpu_ms": (
+            round(rss.cpu_seconds() * 1000 / raw["requests"], 3) if raw["requests"] else None
+        ),
         "bytes_per_response": round(raw["bytes"] / raw["requests"]) if raw["requests"] else 0,
         # Others may share the machine: the 1-minute load average when the run ended.
         "load_after": round(os.getloadavg()[0], 2),
@@ -505,7 +528,7 @@ def run_wrk(
     log(
         f"  {scenario.name:<18} {side:<5} {result['rps']:>8.1f} req/s  p99 "
         f"{result['p99_ms']:>7.1f} ms  errors {errors}  rss {result['peak_rss_mb']} MB"
-        f"  load {result['load_after']}"
+        f"  cpu {result['worker_cpu_ms']} ms/req  load {result['load_after']}"
     )
     return result
 
@@ -669,6 +692,7 @@ def summarize(load: list[dict]) -> dict:
     for key, results in grouped.items():
         rps = [r["rps"] for r in results]
         p99 = [r["p99_ms"] for r in results if r.get("p99_ms") is not None]
+        cpu = [r["worker_cpu_ms"] for r in results if r.get("worker_cpu_ms") is not None]
         summary[key] = {
             "runs": len(results),
             "rps": median(rps),
@@ -677,6 +701,9 @@ def summarize(load: list[dict]) -> dict:
             "p99": median(p99) if p99 else None,
             "p99_min": min(p99) if p99 else None,
             "p99_max": max(p99) if p99 else None,
+            "cpu": median(cpu) if cpu else None,
+            "cpu_min": min(cpu) if cpu else None,
+            "cpu_max": max(cpu) if cpu else None,
             "errors": sum(r.get("errors", 0) for r in results),
             "peak_rss_mb": max((r.get("peak_rss_mb", 0) for r in results), default=0),
             "by_round": {r["round"]: r["rps"] for r in results},
@@ -729,19 +756,22 @@ def tables(results: dict) -> str:
         name for name in [*WSGI_CEILINGS, *PGBENCH_CEILINGS] if (name, "ceiling") in summary
     ]
     if ceilings:
-        lines.append("| ceiling | req/s (or transactions/s) | p99 ms | errors |")
-        lines.append("|---|---:|---:|---:|")
+        lines.append(
+            "| ceiling | req/s (or transactions/s) | p99 ms | errors | worker CPU ms/request |"
+        )
+        lines.append("|---|---:|---:|---:|---:|")
         for name in ceilings:
             entry = summary[(name, "ceiling")]
             lines.append(
-                f"| {name} | {spread(entry)} | {spread(entry, 'p99', 1)} | {entry['errors']} |"
+                f"| {name} | {spread(entry)} | {spread(entry, 'p99', 1)} | {entry['errors']} "
+                f"| {spread(entry, 'cpu', 3)} |"
             )
         lines.append("")
     lines.append(
         "| endpoint | API req/s | p99 ms | errors | peak RSS/worker MB | floor req/s "
-        "| API / floor | API / HTTP ceiling |"
+        "| API / floor | API / HTTP ceiling | worker CPU ms/request, API | floor |"
     )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in config["scenarios"]:
         api = summary.get((name, "api"))
         if api is None:
@@ -751,7 +781,8 @@ def tables(results: dict) -> str:
             f"| {name} | {spread(api)} | {spread(api, 'p99', 1)} | {api['errors']} | "
             f"{api['peak_rss_mb']:.0f} | {spread(floor) if floor else '-'} | "
             f"{ratio(summary, (name, 'api'), (name, 'floor'))} | "
-            f"{ratio(summary, (name, 'api'), http)} |"
+            f"{ratio(summary, (name, 'api'), http)} | "
+            f"{spread(api, 'cpu', 2)} | {spread(floor, 'cpu', 2) if floor else '-'} |"
         )
     single = ("send message", "floor")
     if single in summary:
