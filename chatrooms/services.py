@@ -2180,31 +2180,3 @@ def _cast_ballot(poll: Poll, actor: Actor, chosen: Sequence) -> PollBallot:
     ballot.pk = ballot_id
     ballot._state.adding = False
     return ballot
-    ballots, votes = PollBallot._meta.db_table, PollVote._meta.db_table
-    # Only table names (from the models) are interpolated; every value is a parameter.
-    sql = (
-        f"WITH ballot AS (INSERT INTO {ballots} "  # noqa: S608
-        "(poll_id, voter_key, voter_id, voter_device_id, voter_custom_name, cast_at, counted) "
-        "VALUES (%s, %s, %s, %s, %s, %s, false) ON CONFLICT (poll_id, voter_key) DO NOTHING "
-        f"RETURNING id), chosen AS (INSERT INTO {votes} (ballot_id, poll_id, option_id) "
-        "SELECT ballot.id, %s, option_id FROM ballot, unnest(%s::uuid[]) AS option_id) "
-        "SELECT id FROM ballot"
-    )
-    params = [
-        poll.pk,
-        ballot.voter_key,
-        ballot.voter_id,
-        ballot.voter_device_id,
-        ballot.voter_custom_name,
-        ballot.cast_at,
-        poll.pk,
-        [uuid.UUID(str(option_id)) for option_id in chosen],
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    ballot.pk = row[0]
-    ballot._state.adding = False
-    return ballot
