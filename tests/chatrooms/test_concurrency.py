@@ -75,8 +75,20 @@ def hot_room():
     yield room
 
 
-def test_concurrent_votes_are_counted_exactly(hot_room):
-    admin = client_for(hot_room, Role.ADMIN)
+def vote_body(poll: dict, option_id: str) -> dict:
+    return {
+        "vote": {
+            "poll": {
+                "id": poll["id"],
+                "type": poll["type"],
+                "multi_choice": {"options": [{"id": option_id}]},
+            }
+        }
+    }
+
+
+def started_poll(admin) -> dict:
+    """A single-choice poll of two options, started by ``admin``, as the API shows it."""
     poll = admin.post(
         f"{B}/chatrooms/polls",
         {
@@ -90,21 +102,18 @@ def test_concurrent_votes_are_counted_exactly(hot_room):
     admin.post(
         f"{B}/chatrooms/polls/{poll['id']}:change", {"action": "ACTION_START"}, format="json"
     )
+    return poll
+
+
+def test_concurrent_votes_are_counted_exactly(hot_room):
+    admin = client_for(hot_room, Role.ADMIN)
+    poll = started_poll(admin)
     options = [o["id"] for o in poll["multi_choice"]["options"]]
     voters = [client_for(hot_room, subject=f"voter-{i}") for i in range(30)]
 
     def vote(client, option_id):
-        body = {
-            "vote": {
-                "poll": {
-                    "id": poll["id"],
-                    "type": poll["type"],
-                    "multi_choice": {"options": [{"id": option_id}]},
-                }
-            }
-        }
         return client.post(
-            f"{B}/chatrooms/polls/{poll['id']}:vote", body, format="json"
+            f"{B}/chatrooms/polls/{poll['id']}:vote", vote_body(poll, option_id), format="json"
         ).status_code
 
     # Every voter votes twice at once: one of the two must be refused.
@@ -170,35 +179,13 @@ def test_concurrent_increments_are_exact_and_versions_order_them(hot_room):
     assert [by_version[v] for v in versions] == sorted(by_version[v] for v in versions)
 
 
-def vote_body(poll: dict, option_id: str) -> dict:
-    return {
-        "vote": {
-            "poll": {
-                "id": poll["id"],
-                "type": poll["type"],
-                "multi_choice": {"options": [{"id": option_id}]},
-            }
-        }
-    }
-
-
 def test_votes_racing_the_close_are_each_in_the_final_count_or_refused(hot_room):
     # A vote is one statement that reads the poll's status under a share lock and
     # inserts the ballot (services._cast_ballot): the close waits for the votes in
     # flight, and the votes that come after it find the poll closed.
     admin = client_for(hot_room, Role.ADMIN)
-    poll = admin.post(
-        f"{B}/chatrooms/polls",
-        {
-            "poll": {
-                "type": "POLL_TYPE_SINGLE_CHOICE",
-                "multi_choice": {"question": "?", "options": [{"text": "a"}, {"text": "b"}]},
-            }
-        },
-        format="json",
-    ).json()["poll"]
+    poll = started_poll(admin)
     path = f"{B}/chatrooms/polls/{poll['id']}"
-    admin.post(f"{path}:change", {"action": "ACTION_START"}, format="json")
     option = poll["multi_choice"]["options"][0]["id"]
     voters = [client_for(hot_room, subject=f"voter-{i}") for i in range(40)]
 
