@@ -7,6 +7,19 @@ from chatrooms.errors import BAD_REQUEST_TYPE
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
+def vote_body(poll_id, poll_type: str, *option_ids) -> dict:
+    """The body of `POST .../polls/{id}:vote` choosing these options."""
+    return {
+        "vote": {
+            "poll": {
+                "id": str(poll_id),
+                "type": poll_type,
+                "multi_choice": {"options": [{"id": str(option)} for option in option_ids]},
+            }
+        }
+    }
+
+
 def assert_status(response, http_status: int, grpc_code: int) -> dict:
     """The response is a google.rpc.Status with this HTTP status and gRPC code."""
     assert response.status_code == http_status, response.content

@@ -53,6 +53,7 @@ from chatrooms.wordfilter import csvfiles
 from chatrooms.wordfilter import services as wordfilter
 from chatrooms.wordfilter.models import Dictionary, Pattern
 from tests import factories
+from tests.chatrooms import helpers
 from tests.chatrooms.helpers import assert_status, field_violations
 
 pytestmark = pytest.mark.django_db
@@ -130,16 +131,7 @@ ACTION_TAKER = {"custom_name": "Host"}
 
 def vote_body(scene: Scene) -> dict:
     poll = scene.active_poll
-    option = poll.options.all()[0]
-    return {
-        "vote": {
-            "poll": {
-                "id": str(poll.id),
-                "type": poll.type,
-                "multi_choice": {"options": [{"id": str(option.id)}]},
-            }
-        }
-    }
+    return helpers.vote_body(poll.id, poll.type, poll.options.all()[0].id)
 
 
 def poll_edit_body(scene: Scene) -> dict:

@@ -24,6 +24,7 @@ from chatrooms.models import (
     Role,
 )
 from tests import factories
+from tests.chatrooms.helpers import vote_body
 from tests.conftest import roll_up
 
 B = "/bv/chatroom/v1"
@@ -75,18 +76,6 @@ def hot_room():
     yield room
 
 
-def vote_body(poll: dict, option_id: str) -> dict:
-    return {
-        "vote": {
-            "poll": {
-                "id": poll["id"],
-                "type": poll["type"],
-                "multi_choice": {"options": [{"id": option_id}]},
-            }
-        }
-    }
-
-
 def started_poll(admin) -> dict:
     """A single-choice poll of two options, started by ``admin``, as the API shows it."""
     poll = admin.post(
@@ -112,8 +101,9 @@ def test_concurrent_votes_are_counted_exactly(hot_room):
     voters = [client_for(hot_room, subject=f"voter-{i}") for i in range(30)]
 
     def vote(client, option_id):
+        body = vote_body(poll["id"], poll["type"], option_id)
         return client.post(
-            f"{B}/chatrooms/polls/{poll['id']}:vote", vote_body(poll, option_id), format="json"
+            f"{B}/chatrooms/polls/{poll['id']}:vote", body, format="json"
         ).status_code
 
     # Every voter votes twice at once: one of the two must be refused.
@@ -195,7 +185,8 @@ def test_votes_racing_the_close_are_each_in_the_final_count_or_refused(hot_room)
 
     def vote(client, delay):
         time.sleep(delay)  # spread over the close, so that some come before it, some after
-        return client.post(f"{path}:vote", vote_body(poll, option), format="json")
+        body = vote_body(poll["id"], poll["type"], option)
+        return client.post(f"{path}:vote", body, format="json")
 
     jobs = [lambda c=c, i=i: vote(c, i * 0.004) for i, c in enumerate(voters)]
     jobs.insert(20, close)

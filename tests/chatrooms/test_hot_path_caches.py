@@ -14,6 +14,7 @@ from chatrooms.models import ChatMessage, Chatroom, FilterStatus, PollStatus, Ro
 from chatrooms.wordfilter import services as wordfilter
 from chatrooms.wordfilter.models import MatchMode
 from tests import factories
+from tests.chatrooms.helpers import vote_body
 from tests.conftest import token_client
 
 B = "/bv/chatroom/v1"
@@ -41,15 +42,7 @@ def tap(client, key="like"):
 
 
 def vote(client, poll, option: str):
-    body = {
-        "vote": {
-            "poll": {
-                "id": str(poll.pk),
-                "type": poll.type,
-                "multi_choice": {"options": [{"id": option}]},
-            }
-        }
-    }
+    body = vote_body(poll.pk, poll.type, option)
     return client.post(f"{B}/chatrooms/polls/{poll.pk}:vote", body, format="json")
 
 

@@ -21,6 +21,7 @@ from chatrooms.models import (
 )
 from chatrooms.wordfilter import services as wordfilter
 from tests import factories
+from tests.chatrooms.helpers import vote_body
 from tests.conftest import token_client
 
 B = "/bv/chatroom/v1"
@@ -404,16 +405,7 @@ def test_an_audit_record_is_one_insert(room, system_actor, django_assert_num_que
 
 def test_a_vote_query_count(room, django_assert_num_queries):
     poll = factories.PollFactory(room=room, status=PollStatus.ACTIVE, options=["a", "b"])
-    option = str(poll.options.first().pk)
-    body = {
-        "vote": {
-            "poll": {
-                "id": str(poll.pk),
-                "type": poll.type,
-                "multi_choice": {"options": [{"id": option}]},
-            }
-        }
-    }
+    body = vote_body(poll.pk, poll.type, poll.options.first().pk)
     url = f"{B}/chatrooms/polls/{poll.pk}:vote"
     token_client(room, Role.VIEWER, subject="first").post(url, body, format="json")
     voter = token_client(room, Role.VIEWER, subject="second")
