@@ -48,6 +48,12 @@ def _inserted(objs: Sequence[models.Model]) -> None:
         obj._state.db = connection.alias
 
 
+def together_is_atomic() -> bool:
+    """Whether ``insert_together`` is one statement here, atomic without a transaction
+    around it (PostgreSQL); elsewhere its caller must hold one."""
+    return connection.vendor == "postgresql"
+
+
 def insert_together(*groups: Sequence[models.Model]) -> None:
     """Insert each group of new rows (one model per group; empty groups are skipped),
     on PostgreSQL in one statement: together they commit or fail, with or without a
@@ -56,7 +62,7 @@ def insert_together(*groups: Sequence[models.Model]) -> None:
     groups = [list(objs) for objs in groups if objs]
     if not groups:
         return
-    if connection.vendor != "postgresql":
+    if not together_is_atomic():
         for objs in groups:
             type(objs[0]).objects.bulk_create(objs)
         return

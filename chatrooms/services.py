@@ -1274,18 +1274,17 @@ def messages_send(
     (``inserts.insert_together``), atomic by itself, which saves the ``BEGIN`` and
     ``COMMIT`` round trips. Anything else runs in one transaction.
     """
-    result = SendResult()
     if room.status != ChatStatus.ACTIVE:
         refusal = FailedPrecondition(
             "The chatroom is inactive; only its status can be changed.",
             reason="CHATROOM_INACTIVE",
         )
-        result.refused = [(item, refusal) for item in incoming]
+        result = SendResult(refused=[(item, refusal) for item in incoming])
         transaction.on_commit(lambda: _count_sent(result))
         return result
     blocked = _blocked_senders(room, incoming)
-    if not blocked and not room.slow_mode_seconds and connection.vendor == "postgresql":
-        return _store_sent(room, incoming, retrying=retrying, blocked=blocked, result=result)
+    if not blocked and not room.slow_mode_seconds and inserts.together_is_atomic():
+        return _store_sent(room, incoming, retrying=retrying, blocked=blocked)
     with transaction.atomic():
         if blocked:
             # Their messages are stored hidden. Share-lock the room row, which an unblock
@@ -1293,7 +1292,7 @@ def messages_send(
             # is seen here, or it waits for this commit and then unflags these rows too.
             _share_room(room)
             blocked = _blocked_senders(room, incoming, fresh=True)
-        return _store_sent(room, incoming, retrying=retrying, blocked=blocked, result=result)
+        return _store_sent(room, incoming, retrying=retrying, blocked=blocked)
 
 
 def _store_sent(
@@ -1302,11 +1301,11 @@ def _store_sent(
     *,
     retrying: bool,
     blocked: set[tuple[str, str]],
-    result: SendResult,
 ) -> SendResult:
     """``messages_send`` once it knows who is blocked: check each message, then store
     those that pass in one write (``inserts.insert_together``). The caller holds a
     transaction when anything else here may write (slow mode's slots)."""
+    result = SendResult()
     enabled_keys: set[str] = set()
     if any(item.increment for item in incoming):
         enabled_keys = set(selectors.enabled_counter_keys(room))
